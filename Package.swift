@@ -1,0 +1,72 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "quorum",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "quorumd", targets: ["QuorumService"]),
+        .executable(name: "quorumctl", targets: ["quorumctl"]),
+        .executable(name: "quorum-sim", targets: ["quorum-sim"]),
+        .library(name: "QuorumCore", targets: ["QuorumCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+    ],
+    targets: [
+        // The election core: a pure state machine. It imports nothing that does I/O or reads a clock.
+        .target(name: "QuorumCore"),
+
+        // The deterministic cluster simulator that drives QuorumCore through fault schedules.
+        .target(name: "QuorumSimulator", dependencies: ["QuorumCore"]),
+        .executableTarget(name: "quorum-sim", dependencies: [
+            "QuorumSimulator",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // The control-socket protocol shared by quorumd and quorumctl (no NIO: quorumctl stays small).
+        .target(name: "QuorumControl"),
+        // The control socket's server side, on NIO.
+        .target(name: "QuorumControlServer", dependencies: [
+            "QuorumControl",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
+        // libsystemd (sd_notify, the journal's native API), from Debian's libsystemd-dev.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "QuorumSystemd", dependencies: [
+            "CSystemd",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // The I/O shell around the core: sockets, timers, hooks, persistence, control socket.
+        .target(name: "QuorumNode", dependencies: [
+            "QuorumCore", "QuorumControl", "QuorumControlServer", "QuorumSystemd",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Subprocess", package: "swift-subprocess"),
+        ]),
+        .executableTarget(name: "QuorumService", dependencies: [
+            "QuorumNode",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "quorumctl", dependencies: [
+            "QuorumControl",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "QuorumCoreTests", dependencies: ["QuorumCore", "QuorumSimulator"]),
+        .testTarget(name: "QuorumControlTests", dependencies: ["QuorumControl", "QuorumControlServer"]),
+        .testTarget(name: "QuorumSystemdTests", dependencies: ["QuorumSystemd", "QuorumNode"]),
+        .testTarget(name: "QuorumIntegrationTests", dependencies: ["QuorumControl"]),
+    ]
+)

@@ -1,0 +1,57 @@
+/// What a node does when it finds itself in a minority.
+public enum QuorumLossPolicy: String, Sendable, CaseIterable {
+    /// Stay up with role `no-quorum` and rejoin when the partition heals (the default).
+    case wait
+    /// Leave the cluster and end the process with status 3 (the original's behaviour).
+    case dispatch
+}
+
+/// The timing parameters of the protocol. See docs/protocol.md for why these defaults.
+///
+/// Safety needs `leaseDuration + maximum clock-rate skew < electionTimeout`: a master's lease
+/// is measured from when it *sent* a heartbeat, a voter's promise from when it *received* it.
+public struct Timing: Sendable, Equatable {
+    /// How often every node sends a heartbeat to every connected peer.
+    public var heartbeatInterval: Duration = .milliseconds(100)
+    /// How long a master keeps its role after the last heartbeat a majority acknowledged.
+    public var leaseDuration: Duration = .milliseconds(400)
+    /// How long a voter refuses other candidates after hearing a live master, and how long
+    /// a silent peer stays `connected` before it is marked `lost`.
+    public var electionTimeout: Duration = .milliseconds(600)
+    /// How long a starting node listens for an existing cluster before it may elect.
+    public var discoveryWindow: Duration = .milliseconds(800)
+    /// Delays between the first announcements of a starting node, then the steady rate.
+    public var announceBackoff: [Duration] = [.zero, .milliseconds(20), .milliseconds(60), .milliseconds(140), .milliseconds(300), .milliseconds(600)]
+    public var announceInterval: Duration = .seconds(2)
+    /// How long a candidate waits for votes before it tries again.
+    public var candidacyTimeout: Duration = .milliseconds(800)
+    /// The random pause after a failed candidacy, so duelling candidates do not livelock.
+    public var candidacyBackoff: ClosedRange<Int64> = 20...120  // milliseconds
+    /// Reconnect attempts to known peers whose link is down: first after `reconnectMinimum`,
+    /// doubling up to `reconnectMaximum` (so a healed partition is whole again within 2 s).
+    public var reconnectMinimum: Duration = .milliseconds(50)
+    public var reconnectMaximum: Duration = .milliseconds(500)
+
+    public init() {}
+
+    /// `true` when the lease is safely shorter than a voter's promise.
+    public var isSafe: Bool {
+        leaseDuration < electionTimeout && heartbeatInterval < leaseDuration
+    }
+}
+
+/// Everything the core needs to know about its configuration.
+public struct CoreConfiguration: Sendable {
+    public var cluster: String
+    public var metric: Metric = .age
+    public var onQuorumLoss: QuorumLossPolicy = .wait
+    /// No master until this many nodes (self included) have been seen. `nil`: off.
+    public var expectedNodes: Int? = nil
+    /// In an exact half split, the half holding the best member by the metric keeps quorum.
+    public var tieBreaker: Bool = false
+    /// The most peers a node keeps in its table; further newcomers are refused.
+    public var maximumPeers: Int = 256
+    public var timing = Timing()
+
+    public init(cluster: String) { self.cluster = cluster }
+}

@@ -1,0 +1,138 @@
+/// A node's externally visible role.
+public enum Role: String, Sendable, CaseIterable, Codable {
+    /// Just started; not yet settled. No hook runs for it.
+    case discovering
+    case master
+    case slave
+    /// In a minority, or not admitted to a cluster that has no master: no master.
+    case noQuorum = "no-quorum"
+    /// Left the cluster (graceful leave, or a dispatch on quorum loss).
+    case dispatched
+}
+
+/// A member of the cluster as the masters record it: its latest identity.
+public typealias MemberEntry = NodeIdentity
+
+/// The list of names that count toward the cluster size, as decided by a master.
+///
+/// `(epoch, version)` orders configurations totally: only the master of `epoch` creates
+/// versions in it. Epoch 0 is a node's own view before any master was ever known.
+public struct MembershipConfiguration: Sendable, Equatable {
+    public var epoch: UInt64
+    public var version: UInt64
+    public var members: [MemberEntry]
+
+    public init(epoch: UInt64, version: UInt64, members: [MemberEntry]) {
+        self.epoch = epoch
+        self.version = version
+        self.members = members
+    }
+
+    public var stamp: ConfigurationStamp { ConfigurationStamp(epoch: epoch, version: version) }
+}
+
+public struct ConfigurationStamp: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public var epoch: UInt64
+    public var version: UInt64
+    public init(epoch: UInt64, version: UInt64) {
+        self.epoch = epoch
+        self.version = version
+    }
+    public static func < (a: Self, b: Self) -> Bool { (a.epoch, a.version) < (b.epoch, b.version) }
+    public static let bootstrap = ConfigurationStamp(epoch: 0, version: 0)
+    public var description: String { "\(epoch).\(version)" }
+}
+
+/// Which master a node follows, and in which epoch.
+public struct MasterClaim: Hashable, Sendable {
+    public var name: String
+    public var instance: UInt64
+    public var epoch: UInt64
+    public init(name: String, instance: UInt64, epoch: UInt64) {
+        self.name = name
+        self.instance = instance
+        self.epoch = epoch
+    }
+}
+
+/// The discovery datagram a node broadcasts: "here I am, connect to me".
+public struct Announce: Sendable, Equatable {
+    public var cluster: String
+    public var identity: NodeIdentity
+    public init(cluster: String, identity: NodeIdentity) {
+        self.cluster = cluster
+        self.identity = identity
+    }
+}
+
+/// The first frame on a peer link, sent by both sides.
+public struct Hello: Sendable, Equatable {
+    public var cluster: String
+    public var identity: NodeIdentity
+    public init(cluster: String, identity: NodeIdentity) {
+        self.cluster = cluster
+        self.identity = identity
+    }
+}
+
+/// Sent by every node to every connected peer each heartbeat interval, and at once when
+/// something a peer must know changes.
+public struct Heartbeat: Sendable, Equatable {
+    /// The highest epoch the sender has seen.
+    public var epoch: UInt64
+    /// The sender's role.
+    public var role: Role
+    /// Non-nil while the sender is master, or a master stepping down whose hook still runs:
+    /// receivers keep their promise to it.
+    public var holding: UInt64?
+    /// The master the sender follows (itself when master), if any.
+    public var following: MasterClaim?
+    /// The sender's heartbeat counter, and the last counter it received from the receiver.
+    public var sequence: UInt64
+    public var echo: UInt64
+    /// The newest membership configuration the sender has.
+    public var configuration: ConfigurationStamp
+
+    public init(epoch: UInt64, role: Role, holding: UInt64?, following: MasterClaim?, sequence: UInt64, echo: UInt64, configuration: ConfigurationStamp) {
+        self.epoch = epoch
+        self.role = role
+        self.holding = holding
+        self.following = following
+        self.sequence = sequence
+        self.echo = echo
+        self.configuration = configuration
+    }
+}
+
+/// Every message of the protocol.
+public enum Message: Sendable, Equatable {
+    case announce(Announce)
+    case hello(Hello)
+    case heartbeat(Heartbeat)
+    /// The sender asks for votes to become master of `epoch`.
+    case voteRequest(epoch: UInt64)
+    /// The answer to a vote request. `granted == false` carries the voter's highest epoch.
+    case voteReply(epoch: UInt64, granted: Bool)
+    /// A master's membership configuration.
+    case members(MembershipConfiguration)
+    /// The sender, master of `epoch`, has stepped down and its slave hook has finished.
+    case resign(epoch: UInt64)
+    /// The sender leaves the cluster for good (graceful dispatch).
+    case bye
+    /// An operator asked the sender to forget a lost or dispatched node.
+    case forget(name: String)
+
+    public var kind: String {
+        switch self {
+        case .announce: "announce"
+        case .hello: "hello"
+        case .heartbeat: "heartbeat"
+        case .voteRequest: "voteRequest"
+        case .voteReply: "voteReply"
+        case .members: "members"
+        case .resign: "resign"
+        case .bye: "bye"
+        case .forget: "forget"
+        }
+    }
+}

@@ -1,0 +1,338 @@
+/// The binary wire format of frames (TCP peer links) and datagrams (discovery).
+///
+/// ```
+/// offset size
+///  0     2   magic 0x51 0x4D ("QM")
+///  2     1   format version (1)
+///  3     1   message type
+///  4     1   flags (0; reserved)
+///  5     1   authentication tag length T (0 until the security issue; at most 64)
+///  6     4   payload length P, big endian (at most `maximumPayload`)
+/// 10     T   authentication tag
+/// 10+T   P   payload
+/// ```
+///
+/// Every length is bounded. Decoding any byte string returns a message, `needMoreData`, a
+/// frame to skip (a newer version, for rolling upgrades) or an error; it never traps.
+public enum WireFormat {
+    public static let magic: (UInt8, UInt8) = (0x51, 0x4D)
+    public static let version: UInt8 = 1
+    public static let headerSize = 10
+    public static let maximumTag = 64
+    public static let maximumPayload = 64 * 1024
+    /// The largest discovery datagram a node sends or accepts.
+    public static let maximumDatagram = 1024
+    public static let maximumMembers = 1024
+    public static let maximumAddressLength = 64
+
+    enum MessageType: UInt8 {
+        case announce = 1, hello, heartbeat, voteRequest, voteReply, members, resign, bye, forget
+    }
+
+    public enum DecodeResult: Equatable, Sendable {
+        /// A whole frame was decoded; `consumed` bytes belong to it.
+        case message(Message, consumed: Int)
+        /// The bytes so far are a valid prefix; wait for more. Nothing is consumed.
+        case needMoreData
+        /// A well-formed frame of a newer format version: skip `consumed` bytes.
+        case unsupportedVersion(UInt8, consumed: Int)
+    }
+
+    // MARK: Encoding
+
+    public static func encode(_ message: Message) -> [UInt8] {
+        var payload = ByteWriter()
+        let type: MessageType
+        switch message {
+        case .announce(let a):
+            type = .announce
+            payload.string(a.cluster)
+            payload.identity(a.identity)
+        case .hello(let h):
+            type = .hello
+            payload.string(h.cluster)
+            payload.identity(h.identity)
+        case .heartbeat(let h):
+            type = .heartbeat
+            payload.u64(h.epoch)
+            payload.u8(h.role.wireValue)
+            payload.optionalU64(h.holding)
+            if let f = h.following {
+                payload.u8(1)
+                payload.string(f.name)
+                payload.u64(f.instance)
+                payload.u64(f.epoch)
+            } else {
+                payload.u8(0)
+            }
+            payload.u64(h.sequence)
+            payload.u64(h.echo)
+            payload.u64(h.configuration.epoch)
+            payload.u64(h.configuration.version)
+        case .voteRequest(let epoch):
+            type = .voteRequest
+            payload.u64(epoch)
+        case .voteReply(let epoch, let granted):
+            type = .voteReply
+            payload.u64(epoch)
+            payload.u8(granted ? 1 : 0)
+        case .members(let c):
+            type = .members
+            payload.u64(c.epoch)
+            payload.u64(c.version)
+            payload.u16(UInt16(clamping: c.members.count))
+            for m in c.members.prefix(maximumMembers) { payload.identity(m) }
+        case .resign(let epoch):
+            type = .resign
+            payload.u64(epoch)
+        case .bye:
+            type = .bye
+        case .forget(let name):
+            type = .forget
+            payload.string(name)
+        }
+        var frame = [UInt8]()
+        frame.reserveCapacity(headerSize + payload.bytes.count)
+        frame.append(magic.0)
+        frame.append(magic.1)
+        frame.append(version)
+        frame.append(type.rawValue)
+        frame.append(0)  // flags
+        frame.append(0)  // tag length
+        let n = UInt32(payload.bytes.count)
+        frame.append(UInt8(truncatingIfNeeded: n >> 24))
+        frame.append(UInt8(truncatingIfNeeded: n >> 16))
+        frame.append(UInt8(truncatingIfNeeded: n >> 8))
+        frame.append(UInt8(truncatingIfNeeded: n))
+        frame.append(contentsOf: payload.bytes)
+        return frame
+    }
+
+    // MARK: Decoding
+
+    /// Decodes the frame at the start of `bytes`.
+    public static func decode<Bytes: RandomAccessCollection>(_ bytes: Bytes) throws(WireError) -> DecodeResult
+    where Bytes.Element == UInt8, Bytes.Index == Int {
+        let base = bytes.startIndex
+        let available = bytes.count
+        // Check what we have of the header as early as possible, so garbage is refused at once.
+        if available >= 1, bytes[base] != magic.0 { throw .badMagic }
+        if available >= 2, bytes[base + 1] != magic.1 { throw .badMagic }
+        guard available >= headerSize else { return .needMoreData }
+        let formatVersion = bytes[base + 2]
+        let rawType = bytes[base + 3]
+        let tagLength = Int(bytes[base + 5])
+        let payloadLength = Int(bytes[base + 6]) << 24 | Int(bytes[base + 7]) << 16 | Int(bytes[base + 8]) << 8 | Int(bytes[base + 9])
+        guard tagLength <= maximumTag else { throw .tooLong("authentication tag", tagLength) }
+        guard payloadLength <= maximumPayload else { throw .tooLong("payload", payloadLength) }
+        if formatVersion == 0 { throw .badVersion(formatVersion) }
+        let total = headerSize + tagLength + payloadLength
+        guard available >= total else { return .needMoreData }
+        if formatVersion > version { return .unsupportedVersion(formatVersion, consumed: total) }
+        guard let type = MessageType(rawValue: rawType) else { throw .unknownType(rawType) }
+        let start = base + headerSize + tagLength
+        var r = ByteReader(bytes: Array(bytes[start..<(start + payloadLength)]))
+        let message: Message
+        switch type {
+        case .announce:
+            message = .announce(Announce(cluster: try r.name(), identity: try r.identity()))
+        case .hello:
+            message = .hello(Hello(cluster: try r.name(), identity: try r.identity()))
+        case .heartbeat:
+            let epoch = try r.u64()
+            let role = try Role(wireValue: r.u8())
+            let holding = try r.optionalU64()
+            let following: MasterClaim?
+            switch try r.u8() {
+            case 0: following = nil
+            case 1: following = MasterClaim(name: try r.name(), instance: try r.u64(), epoch: try r.u64())
+            case let other: throw .badValue("following flag", Int(other))
+            }
+            let sequence = try r.u64()
+            let echo = try r.u64()
+            let stamp = ConfigurationStamp(epoch: try r.u64(), version: try r.u64())
+            message = .heartbeat(Heartbeat(epoch: epoch, role: role, holding: holding, following: following, sequence: sequence, echo: echo, configuration: stamp))
+        case .voteRequest:
+            message = .voteRequest(epoch: try r.u64())
+        case .voteReply:
+            let epoch = try r.u64()
+            let granted: Bool
+            switch try r.u8() {
+            case 0: granted = false
+            case 1: granted = true
+            case let other: throw .badValue("granted flag", Int(other))
+            }
+            message = .voteReply(epoch: epoch, granted: granted)
+        case .members:
+            let epoch = try r.u64()
+            let version = try r.u64()
+            let count = Int(try r.u16())
+            guard count <= maximumMembers else { throw .tooLong("member list", count) }
+            var members: [MemberEntry] = []
+            members.reserveCapacity(count)
+            for _ in 0..<count { members.append(try r.identity()) }
+            message = .members(MembershipConfiguration(epoch: epoch, version: version, members: members))
+        case .resign:
+            message = .resign(epoch: try r.u64())
+        case .bye:
+            message = .bye
+        case .forget:
+            message = .forget(name: try r.name())
+        }
+        guard r.isAtEnd else { throw .trailingBytes(r.remaining) }
+        return .message(message, consumed: total)
+    }
+
+    /// Decodes one whole discovery datagram: exactly one frame, within `maximumDatagram`.
+    public static func decodeDatagram(_ bytes: [UInt8]) throws(WireError) -> Message? {
+        guard bytes.count <= maximumDatagram else { throw .tooLong("datagram", bytes.count) }
+        switch try decode(bytes) {
+        case .needMoreData: throw .truncated
+        case .unsupportedVersion: return nil
+        case .message(let m, let consumed):
+            guard consumed == bytes.count else { throw .trailingBytes(bytes.count - consumed) }
+            return m
+        }
+    }
+}
+
+/// Why bytes were not a valid frame. The connection that sent them is closed.
+public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
+    case badMagic
+    case badVersion(UInt8)
+    case unknownType(UInt8)
+    case truncated
+    case tooLong(String, Int)
+    case badValue(String, Int)
+    case badName
+    case badText
+    case trailingBytes(Int)
+
+    public var description: String {
+        switch self {
+        case .badMagic: "not a quorum frame (bad magic number)"
+        case .badVersion(let v): "invalid format version \(v)"
+        case .unknownType(let t): "unknown message type \(t)"
+        case .truncated: "truncated frame"
+        case .tooLong(let what, let n): "\(what) too long (\(n) bytes)"
+        case .badValue(let what, let v): "invalid \(what) \(v)"
+        case .badName: "invalid node or cluster name"
+        case .badText: "text is not valid UTF-8"
+        case .trailingBytes(let n): "\(n) unexpected bytes after the message"
+        }
+    }
+}
+
+extension Role {
+    var wireValue: UInt8 {
+        switch self {
+        case .discovering: 0
+        case .master: 1
+        case .slave: 2
+        case .noQuorum: 3
+        case .dispatched: 4
+        }
+    }
+
+    init(wireValue: UInt8) throws(WireError) {
+        switch wireValue {
+        case 0: self = .discovering
+        case 1: self = .master
+        case 2: self = .slave
+        case 3: self = .noQuorum
+        case 4: self = .dispatched
+        default: throw .badValue("role", Int(wireValue))
+        }
+    }
+}
+
+// MARK: - Byte helpers
+
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u16(_ v: UInt16) {
+        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: v))
+    }
+    mutating func u64(_ v: UInt64) {
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
+    }
+    mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
+    mutating func optionalU64(_ v: UInt64?) {
+        if let v {
+            u8(1)
+            u64(v)
+        } else {
+            u8(0)
+        }
+    }
+    /// A string of at most 255 bytes; longer ones are cut (callers validate names first).
+    mutating func string(_ s: String) {
+        let utf8 = Array(s.utf8.prefix(255))
+        u8(UInt8(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+    mutating func identity(_ id: NodeIdentity) {
+        string(id.name)
+        u64(id.instance)
+        string(id.address)
+        u16(id.port)
+        i64(id.birth)
+    }
+}
+
+struct ByteReader {
+    let bytes: [UInt8]
+    var offset = 0
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    var isAtEnd: Bool { offset == bytes.count }
+    var remaining: Int { bytes.count - offset }
+
+    mutating func take(_ n: Int) throws(WireError) -> ArraySlice<UInt8> {
+        guard n >= 0, remaining >= n else { throw .truncated }
+        defer { offset += n }
+        return bytes[offset..<(offset + n)]
+    }
+    mutating func u8() throws(WireError) -> UInt8 { try take(1).first! }
+    mutating func u16() throws(WireError) -> UInt16 {
+        let s = try take(2)
+        return UInt16(s[s.startIndex]) << 8 | UInt16(s[s.startIndex + 1])
+    }
+    mutating func u64() throws(WireError) -> UInt64 {
+        var v: UInt64 = 0
+        for b in try take(8) { v = v << 8 | UInt64(b) }
+        return v
+    }
+    mutating func i64() throws(WireError) -> Int64 { Int64(bitPattern: try u64()) }
+    mutating func optionalU64() throws(WireError) -> UInt64? {
+        switch try u8() {
+        case 0: return nil
+        case 1: return try u64()
+        case let other: throw .badValue("optional flag", Int(other))
+        }
+    }
+    mutating func text(maximum: Int) throws(WireError) -> String {
+        let n = Int(try u8())
+        guard n <= maximum else { throw .tooLong("text", n) }
+        let slice = try take(n)
+        guard let s = String(validating: slice, as: UTF8.self) else { throw .badText }
+        return s
+    }
+    mutating func name() throws(WireError) -> String {
+        let s = try text(maximum: Names.maximumLength)
+        guard Names.isValid(s) else { throw .badName }
+        return s
+    }
+    mutating func identity() throws(WireError) -> NodeIdentity {
+        let name = try name()
+        let instance = try u64()
+        let address = try text(maximum: WireFormat.maximumAddressLength)
+        let port = try u16()
+        let birth = try i64()
+        return NodeIdentity(name: name, instance: instance, address: address, port: port, birth: birth)
+    }
+}
