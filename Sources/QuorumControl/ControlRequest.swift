@@ -1,0 +1,102 @@
+import Foundation
+
+/// What a client asks a node over the control socket.
+///
+/// On the wire: one line of JSON, e.g. `{"command":"status"}` or `{"command":"forget","peer":"C"}`.
+public enum ControlRequest: Hashable, Sendable {
+    /// The node's own view: role, master, quorum, epoch (answered with ``ControlResponse/status(_:)``).
+    case status
+    /// The other nodes this node knows (answered with ``ControlResponse/peers(_:)``).
+    case peers
+    /// Graceful dispatch: the node tells its peers and stops (answered with ``ControlResponse/accepted(_:)``).
+    case leave
+    /// Drop a lost or dispatched peer from the membership, so it no longer counts toward the majority.
+    case forget(peer: String)
+
+    /// The command word on the wire.
+    public var command: String {
+        switch self {
+        case .status: "status"
+        case .peers: "peers"
+        case .leave: "leave"
+        case .forget: "forget"
+        }
+    }
+
+    /// The request as one JSON line, newline included, ready to write to the socket.
+    public func encodedLine() -> [UInt8] {
+        var object: [String: String] = ["command": command]
+        if case .forget(let peer) = self { object["peer"] = peer }
+        // A dictionary of strings always serialises; the force is a programmer-error trap only.
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return Array(data) + [UInt8(ascii: "\n")]
+    }
+
+    /// Parses one request line. A trailing `\n` (or `\r\n`) is allowed and ignored.
+    ///
+    /// Rejects, each with a message a user can act on: an empty line, more than
+    /// ``ControlProtocol/maximumRequestBytes`` bytes, bytes that are not UTF-8, text that is
+    /// not JSON or not a JSON object, a missing or unknown `command`, and for `forget` a missing
+    /// `peer` or one that is not a valid node name. Unknown extra keys are ignored.
+    public static func parse(_ bytes: [UInt8]) throws(ControlProtocolError) -> ControlRequest {
+        var line = bytes[...]
+        if line.last == UInt8(ascii: "\n") { line = line.dropLast() }
+        if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+        guard line.count <= ControlProtocol.maximumRequestBytes else {
+            throw ControlProtocolError(
+                .tooLong, "request is \(line.count) bytes, longer than the limit of \(ControlProtocol.maximumRequestBytes)")
+        }
+        guard !line.isEmpty else {
+            throw ControlProtocolError(.empty, "empty request: expected one line of JSON such as {\"command\":\"status\"}")
+        }
+        guard String(validating: line, as: UTF8.self) != nil else {
+            throw ControlProtocolError(.notUTF8, "request is not valid UTF-8")
+        }
+        let value: Any
+        do {
+            value = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed])
+        } catch {
+            throw ControlProtocolError(.notJSON, "request is not valid JSON: expected a line such as {\"command\":\"status\"}")
+        }
+        guard let object = value as? [String: Any] else {
+            throw ControlProtocolError(.notAnObject, "request must be a JSON object such as {\"command\":\"status\"}")
+        }
+        guard let command = object["command"] as? String else {
+            throw ControlProtocolError(.missingCommand, "request has no \"command\" string")
+        }
+        switch command {
+        case "status": return .status
+        case "peers": return .peers
+        case "leave": return .leave
+        case "forget":
+            guard let peer = object["peer"] as? String else {
+                throw ControlProtocolError(.missingPeer, "forget needs a \"peer\" string naming the node to forget")
+            }
+            guard ControlProtocol.isValidNodeName(peer) else {
+                throw ControlProtocolError(
+                    .invalidPeerName,
+                    "invalid peer name \(quoted(peer)): a node name is 1 to 64 bytes of letters, digits, '-', '_' or '.'")
+            }
+            return .forget(peer: peer)
+        default:
+            throw ControlProtocolError(
+                .unknownCommand, "unknown command \(quoted(command)): expected status, peers, leave or forget")
+        }
+    }
+}
+
+/// Quotes a user-supplied string for an error message, shortened so a huge value cannot flood a log.
+func quoted(_ text: String, limit: Int = 80) -> String {
+    let shown = text.count > limit ? String(text.prefix(limit)) + "…" : text
+    var result = "\""
+    for scalar in shown.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+            result += "\\u{\(String(scalar.value, radix: 16))}"
+        default: result.unicodeScalars.append(scalar)
+        }
+    }
+    return result + "\""
+}

@@ -1,0 +1,191 @@
+/// A node's answer to `status`: its own view of the cluster.
+///
+/// The JSON keys are stable camelCase and every key is always present; an unknown value is
+/// `null` (never a missing key), so tools can rely on the shape. The fields named by the
+/// interface (`name` … `metric`) are required when decoding; the extras are optional, so a
+/// client can read a node that does not fill them.
+public struct StatusReport: Codable, Equatable, Sendable {
+    /// This node's name.
+    public var name: String
+    /// The cluster name it belongs to.
+    public var cluster: String
+    /// `discovering`, `master`, `slave`, `no-quorum` or `dispatched`.
+    public var role: String
+    /// The master's name, `nil` (JSON `null`) when there is none.
+    public var master: String?
+    /// Whether this node is in a partition holding a majority.
+    public var quorate: Bool
+    /// Grows with every change of master, never reused.
+    public var epoch: UInt64
+    /// Self + connected + lost.
+    public var clusterSize: Int
+    /// How many nodes make a majority of `clusterSize`.
+    public var majority: Int
+    /// Peers currently connected.
+    public var connected: Int
+    /// Peers lost (still counted toward the majority until they re-enter or are forgotten).
+    public var lost: Int
+    /// `"age"` or `"port"`.
+    public var metric: String
+
+    // Extras beyond the interface's minimum.
+
+    /// Where the master listens, `host:port`, when known.
+    public var masterAddress: String?
+    /// The address this node advertises to peers.
+    public var address: String?
+    /// The TCP port this node listens on for peers.
+    public var port: Int?
+    /// This node's birth time, milliseconds since the Unix epoch.
+    public var birth: Int64?
+    /// This process's random instance id, as lowercase hex.
+    public var instance: String?
+    /// Seconds since this process started.
+    public var uptimeSeconds: Int64?
+    /// Peers that left gracefully and are still listed.
+    public var dispatched: Int?
+
+    public init(
+        name: String, cluster: String, role: String, master: String?, quorate: Bool, epoch: UInt64,
+        clusterSize: Int, majority: Int, connected: Int, lost: Int, metric: String,
+        masterAddress: String? = nil, address: String? = nil, port: Int? = nil, birth: Int64? = nil,
+        instance: String? = nil, uptimeSeconds: Int64? = nil, dispatched: Int? = nil
+    ) {
+        self.name = name
+        self.cluster = cluster
+        self.role = role
+        self.master = master
+        self.quorate = quorate
+        self.epoch = epoch
+        self.clusterSize = clusterSize
+        self.majority = majority
+        self.connected = connected
+        self.lost = lost
+        self.metric = metric
+        self.masterAddress = masterAddress
+        self.address = address
+        self.port = port
+        self.birth = birth
+        self.instance = instance
+        self.uptimeSeconds = uptimeSeconds
+        self.dispatched = dispatched
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, cluster, role, master, quorate, epoch, clusterSize, majority, connected, lost, metric
+        case masterAddress, address, port, birth, instance, uptimeSeconds, dispatched
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        cluster = try c.decode(String.self, forKey: .cluster)
+        role = try c.decode(String.self, forKey: .role)
+        master = try c.decodeIfPresent(String.self, forKey: .master)
+        quorate = try c.decode(Bool.self, forKey: .quorate)
+        epoch = try c.decode(UInt64.self, forKey: .epoch)
+        clusterSize = try c.decode(Int.self, forKey: .clusterSize)
+        majority = try c.decode(Int.self, forKey: .majority)
+        connected = try c.decode(Int.self, forKey: .connected)
+        lost = try c.decode(Int.self, forKey: .lost)
+        metric = try c.decode(String.self, forKey: .metric)
+        masterAddress = try c.decodeIfPresent(String.self, forKey: .masterAddress)
+        address = try c.decodeIfPresent(String.self, forKey: .address)
+        port = try c.decodeIfPresent(Int.self, forKey: .port)
+        birth = try c.decodeIfPresent(Int64.self, forKey: .birth)
+        instance = try c.decodeIfPresent(String.self, forKey: .instance)
+        uptimeSeconds = try c.decodeIfPresent(Int64.self, forKey: .uptimeSeconds)
+        dispatched = try c.decodeIfPresent(Int.self, forKey: .dispatched)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(cluster, forKey: .cluster)
+        try c.encode(role, forKey: .role)
+        try c.encodeOrNull(master, forKey: .master)
+        try c.encode(quorate, forKey: .quorate)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(clusterSize, forKey: .clusterSize)
+        try c.encode(majority, forKey: .majority)
+        try c.encode(connected, forKey: .connected)
+        try c.encode(lost, forKey: .lost)
+        try c.encode(metric, forKey: .metric)
+        try c.encodeOrNull(masterAddress, forKey: .masterAddress)
+        try c.encodeOrNull(address, forKey: .address)
+        try c.encodeOrNull(port, forKey: .port)
+        try c.encodeOrNull(birth, forKey: .birth)
+        try c.encodeOrNull(instance, forKey: .instance)
+        try c.encodeOrNull(uptimeSeconds, forKey: .uptimeSeconds)
+        try c.encodeOrNull(dispatched, forKey: .dispatched)
+    }
+}
+
+/// How this node sees another node.
+public enum PeerState: String, Codable, Sendable, CaseIterable {
+    case connected
+    case lost
+    case dispatched
+}
+
+/// One other node in a node's answer to `peers`. Keys are always present; unknown values are `null`.
+public struct PeerReport: Codable, Equatable, Sendable {
+    public var name: String
+    /// The address the peer advertised.
+    public var address: String
+    /// The TCP port the peer listens on.
+    public var port: Int
+    public var state: PeerState
+    /// The peer's birth time, milliseconds since the Unix epoch.
+    public var birth: Int64
+    /// The peer's instance id, lowercase hex.
+    public var instance: String?
+    /// Milliseconds since anything was last heard from the peer, when known.
+    public var lastHeardMillisecondsAgo: Int64?
+
+    public init(
+        name: String, address: String, port: Int, state: PeerState, birth: Int64,
+        instance: String? = nil, lastHeardMillisecondsAgo: Int64? = nil
+    ) {
+        self.name = name
+        self.address = address
+        self.port = port
+        self.state = state
+        self.birth = birth
+        self.instance = instance
+        self.lastHeardMillisecondsAgo = lastHeardMillisecondsAgo
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, address, port, state, birth, instance, lastHeardMillisecondsAgo
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        address = try c.decode(String.self, forKey: .address)
+        port = try c.decode(Int.self, forKey: .port)
+        state = try c.decode(PeerState.self, forKey: .state)
+        birth = try c.decode(Int64.self, forKey: .birth)
+        instance = try c.decodeIfPresent(String.self, forKey: .instance)
+        lastHeardMillisecondsAgo = try c.decodeIfPresent(Int64.self, forKey: .lastHeardMillisecondsAgo)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(address, forKey: .address)
+        try c.encode(port, forKey: .port)
+        try c.encode(state, forKey: .state)
+        try c.encode(birth, forKey: .birth)
+        try c.encodeOrNull(instance, forKey: .instance)
+        try c.encodeOrNull(lastHeardMillisecondsAgo, forKey: .lastHeardMillisecondsAgo)
+    }
+}
+
+extension KeyedEncodingContainer {
+    /// Writes the value, or an explicit `null` for `nil` (synthesised Codable would drop the key).
+    mutating func encodeOrNull<T: Encodable>(_ value: T?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) } else { try encodeNil(forKey: key) }
+    }
+}
