@@ -1,0 +1,296 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import QuorumControl
+import ServiceLifecycle
+
+/// The node's control socket: a Unix-domain stream socket that answers one ``ControlRequest``
+/// per connection through an injected handler.
+///
+/// Use it in two steps, so that a daemon can report readiness only once the socket exists:
+///
+/// ```swift
+/// let server = try await ControlServer.bind(socketPath: path, logger: logger) { request in … }
+/// // the socket accepts connections from here on; tell systemd READY=1
+/// let group = ServiceGroup(services: [server, …], …)
+/// try await group.run()
+/// ```
+///
+/// Guarantees:
+/// - Many clients are served concurrently, one child task per connection (structured, no stray tasks).
+/// - A request line longer than ``Configuration/maximumRequestBytes`` or one that does not parse
+///   gets `{"ok":false,"error":…}` and a closed connection; bad input never stops the server.
+/// - A client that sends no complete line within ``Configuration/requestTimeout`` is disconnected
+///   (the handler's own running time is not limited).
+/// - On graceful shutdown (or cancellation) the server stops accepting, lets requests in
+///   progress finish, then removes its socket file (only if it is still the file it created).
+public struct ControlServer: Service {
+    /// Answers one parsed request. It is called concurrently for concurrent clients.
+    public typealias Handler = @Sendable (ControlRequest) async -> ControlResponse
+
+    public struct Configuration: Sendable {
+        /// The longest request line accepted, not counting its newline.
+        public var maximumRequestBytes: Int
+        /// How long a client may take to send its request line.
+        public var requestTimeout: TimeAmount
+        /// The socket file's permission bits, set right after binding.
+        public var socketMode: mode_t
+        /// Permission bits for the socket's parent directory when it has to be created.
+        public var directoryMode: Int
+        /// The listen backlog.
+        public var backlog: Int32
+
+        public init(
+            maximumRequestBytes: Int = ControlProtocol.maximumRequestBytes,
+            requestTimeout: TimeAmount = .seconds(2),
+            socketMode: mode_t = 0o660,
+            directoryMode: Int = 0o750,
+            backlog: Int32 = 256
+        ) {
+            self.maximumRequestBytes = maximumRequestBytes
+            self.requestTimeout = requestTimeout
+            self.socketMode = socketMode
+            self.directoryMode = directoryMode
+            self.backlog = backlog
+        }
+    }
+
+    typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+    /// Where the socket is bound.
+    public let socketPath: String
+    private let configuration: Configuration
+    private let listener: NIOAsyncChannel<Connection, Never>
+    private let socketFile: FileIdentity?
+    private let handler: Handler
+    private let logger: Logger
+
+    /// Binds the socket and returns a server ready to ``run()``; connections made before `run()`
+    /// starts wait in the backlog.
+    ///
+    /// Creates the parent directory (with ``Configuration/directoryMode``) when it is missing,
+    /// removes a stale socket left by a process that is gone, and refuses to take over a path
+    /// where another process still listens or that is not a socket.
+    public static func bind(
+        socketPath: String,
+        configuration: Configuration = .init(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "quorum.control"),
+        handler: @escaping Handler
+    ) async throws -> ControlServer {
+        try SocketFile.prepare(socketPath, directoryMode: configuration.directoryMode)
+        let timeout = configuration.requestTimeout
+        let listener: NIOAsyncChannel<Connection, Never>
+        do {
+            listener = try await ServerBootstrap(group: eventLoopGroup)
+                .serverChannelOption(.backlog, value: configuration.backlog)
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .bind(unixDomainSocketPath: socketPath) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        // The request deadline: closing the channel ends the read loop.
+                        let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+                        channel.closeFuture.whenComplete { _ in deadline.cancel() }
+                        return try Connection(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw ControlServerError(socketPath: socketPath, problem: "cannot bind: \(error)")
+        }
+        guard chmod(socketPath, configuration.socketMode) == 0 else {
+            let code = errno
+            try? await listener.channel.close()
+            SocketFile.remove(socketPath, ifStill: nil)
+            throw ControlServerError(
+                socketPath: socketPath, problem: "cannot set its mode: \(String(cString: strerror(code)))")
+        }
+        logger.debug("control socket bound", metadata: ["quorum.socket": "\(socketPath)"])
+        return ControlServer(
+            socketPath: socketPath, configuration: configuration, listener: listener,
+            socketFile: SocketFile.identity(socketPath), handler: handler, logger: logger)
+    }
+
+    private init(
+        socketPath: String, configuration: Configuration, listener: NIOAsyncChannel<Connection, Never>,
+        socketFile: FileIdentity?, handler: @escaping Handler, logger: Logger
+    ) {
+        self.socketPath = socketPath
+        self.configuration = configuration
+        self.listener = listener
+        self.socketFile = socketFile
+        self.handler = handler
+        self.logger = logger
+    }
+
+    /// Serves until graceful shutdown or cancellation, then removes the socket file.
+    public func run() async throws {
+        defer { SocketFile.remove(socketPath, ifStill: socketFile) }
+        let listenerChannel = listener.channel
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await listener.executeThenClose { connections in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in connections {
+                        group.addTask { await self.serve(connection) }
+                    }
+                }
+            }
+        } onCancelOrGracefulShutdown: {
+            listenerChannel.close(promise: nil)
+        }
+        logger.debug("control socket closed", metadata: ["quorum.socket": "\(socketPath)"])
+    }
+
+    /// Closes a server that will not be run (for example when start-up fails after binding)
+    /// and removes its socket file. Not needed after ``run()``.
+    public func close() async {
+        try? await listener.channel.close()
+        SocketFile.remove(socketPath, ifStill: socketFile)
+    }
+
+    /// One connection: read one line, answer it, close. Never throws: a broken client is logged.
+    private func serve(_ connection: Connection) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                let response: ControlResponse
+                switch try await Self.readLine(inbound, limit: configuration.maximumRequestBytes) {
+                case .line(let bytes):
+                    // A line ended by EOF instead of a newline counts only if the client half-closed;
+                    // after the deadline closed the channel, a partial line must not be acted on.
+                    guard connection.channel.isActive else {
+                        logger.debug("control client timed out")
+                        return
+                    }
+                    do throws(ControlProtocolError) {
+                        let request = try ControlRequest.parse(bytes)
+                        response = await handler(request)
+                    } catch {
+                        logger.debug("bad control request", metadata: ["error": "\(error.message)"])
+                        response = .failure(error.message)
+                    }
+                case .tooLong:
+                    logger.debug("oversized control request")
+                    response = .failure(
+                        "request longer than \(configuration.maximumRequestBytes) bytes: expected one short line of JSON")
+                case .nothing:
+                    logger.debug("control client sent no request")
+                    return
+                }
+                try await outbound.write(ByteBuffer(bytes: response.encodedLine()))
+            }
+        } catch {
+            logger.debug("control connection failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    enum ReadOutcome: Equatable {
+        /// The bytes before the first newline (or before EOF when there is no newline).
+        case line([UInt8])
+        /// More than `limit` bytes without a newline.
+        case tooLong
+        /// The stream ended with no bytes.
+        case nothing
+    }
+
+    /// Accumulates chunks until a newline, never holding much more than `limit` bytes.
+    static func readLine(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, limit: Int) async throws -> ReadOutcome {
+        var pending: [UInt8] = []
+        for try await chunk in inbound {
+            let view = chunk.readableBytesView
+            if let newline = view.firstIndex(of: UInt8(ascii: "\n")) {
+                pending.append(contentsOf: view[..<newline])
+                // One extra byte for a `\r` before the newline; `parse` judges the exact length.
+                return pending.count > limit + 1 ? .tooLong : .line(pending)
+            }
+            pending.append(contentsOf: view)
+            if pending.count > limit + 1 { return .tooLong }
+        }
+        return pending.isEmpty ? .nothing : .line(pending)
+    }
+}
+
+/// Why the control socket could not be set up; names the path and what to do.
+public struct ControlServerError: Error, CustomStringConvertible {
+    public var socketPath: String
+    public var problem: String
+
+    public var description: String { "control socket \(socketPath): \(problem)" }
+}
+
+struct FileIdentity: Equatable, Sendable {
+    var device: UInt64
+    var inode: UInt64
+}
+
+/// The file-system side of the socket: its directory, stale leftovers, removal.
+enum SocketFile {
+    static func prepare(_ path: String, directoryMode: Int) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: directoryMode])
+            } catch {
+                throw ControlServerError(socketPath: path, problem: "cannot create its directory \(directory): \(error)")
+            }
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }  // nothing there: fine
+        guard info.st_mode & 0o170000 == 0o140000 else {
+            throw ControlServerError(
+                socketPath: path, problem: "the path exists and is not a socket; remove it or choose another path")
+        }
+        if someoneListens(path) {
+            throw ControlServerError(
+                socketPath: path, problem: "another process is already serving it (is this node already running?)")
+        }
+        // A socket nobody listens on: left behind by a process that died. Replace it.
+        guard unlink(path) == 0 || errno == ENOENT else {
+            throw ControlServerError(
+                socketPath: path, problem: "cannot remove the stale socket: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func identity(_ path: String) -> FileIdentity? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
+    /// Removes the socket file if it is still the one we bound (`expected`), or unconditionally
+    /// when `expected` is `nil`.
+    static func remove(_ path: String, ifStill expected: FileIdentity?) {
+        if let expected, identity(path) != expected { return }
+        unlink(path)
+    }
+
+    /// `true` when connecting to the socket at `path` succeeds.
+    static func someoneListens(_ path: String) -> Bool {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        #if canImport(Glibc)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #else
+        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return result == 0
+    }
+}

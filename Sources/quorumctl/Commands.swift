@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import QuorumControl
+
+struct Quorumctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quorumctl",
+        abstract: "Ask a running quorum node.",
+        discussion: """
+            Without -n or --socket, the only node on this host is asked (the only \
+            /run/quorum/*/control.sock). Exit status: 0 answered; 2 for `status` when the node \
+            is not quorate; 1 the node cannot be reached or refused; 64 wrong usage.
+            """,
+        subcommands: [Status.self, Peers.self, Leave.self, Forget.self]
+    )
+
+    @OptionGroup var target: TargetOptions
+
+    func run() throws {
+        throw ValidationError("missing command: status, peers, leave or forget")
+    }
+}
+
+/// Which node to ask. Given before the command (`quorumctl -n B status`).
+struct TargetOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: ArgumentHelp("Ask node NAME (socket /run/quorum/NAME/control.sock).", valueName: "NAME"))
+    var name: String?
+
+    @Option(name: .customLong("socket"), help: ArgumentHelp("Ask the node listening on this control socket.", valueName: "PATH"),
+            completion: .file())
+    var socket: String?
+
+    func validate() throws {
+        if name != nil && socket != nil {
+            throw ValidationError("give either -n/--name or --socket, not both")
+        }
+        if let name, !ControlProtocol.isValidNodeName(name) {
+            throw ValidationError("invalid node name '\(name)': 1 to 64 bytes of letters, digits, '-', '_' or '.'")
+        }
+        if let socket, socket.isEmpty {
+            throw ValidationError("--socket needs a path")
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the node's role, master and quorum (exit 2 when not quorate).")
+
+    @ParentCommand var parent: Quorumctl
+    @Flag(help: "Print one JSON object instead of a table.") var json = false
+
+    func run() throws {
+        guard case .status(let report) = try ask(.status, parent.target) else { throw unexpectedAnswer() }
+        print(json ? encodeJSON(report) : report.table, terminator: json ? "\n" : "")
+        if !report.quorate { throw ExitCode(2) }
+    }
+}
+
+struct Peers: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the other nodes the node knows.")
+
+    @ParentCommand var parent: Quorumctl
+    @Flag(help: "Print a JSON array instead of a table.") var json = false
+
+    func run() throws {
+        guard case .peers(let peers) = try ask(.peers, parent.target) else { throw unexpectedAnswer() }
+        print(json ? encodeJSON(peers) : PeerReport.table(peers), terminator: json ? "\n" : "")
+    }
+}
+
+struct Leave: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make the node leave gracefully: it tells its peers and stops.")
+
+    @ParentCommand var parent: Quorumctl
+
+    func run() throws {
+        // The node answers after telling its peers, which may take a moment (hooks, timeouts).
+        guard case .accepted(let message) = try ask(.leave, parent.target, timeout: .seconds(35)) else {
+            throw unexpectedAnswer()
+        }
+        if !message.isEmpty { print(message) }
+    }
+}
+
+struct Forget: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Drop a lost or dispatched node from the membership, so it no longer counts toward the majority.")
+
+    @ParentCommand var parent: Quorumctl
+    @Argument(help: ArgumentHelp("The node to forget.", valueName: "PEER_NAME")) var peerName: String
+
+    func validate() throws {
+        guard ControlProtocol.isValidNodeName(peerName) else {
+            throw ValidationError("invalid node name '\(peerName)': 1 to 64 bytes of letters, digits, '-', '_' or '.'")
+        }
+    }
+
+    func run() throws {
+        guard case .accepted(let message) = try ask(.forget(peer: peerName), parent.target) else {
+            throw unexpectedAnswer()
+        }
+        if !message.isEmpty { print(message) }
+    }
+}
+
+// MARK: - Talking to the node
+
+/// Resolves the socket, sends the request, and turns every way of not getting a usable answer
+/// into a `quorumctl: …` line on stderr and the right exit status.
+func ask(_ request: ControlRequest, _ target: TargetOptions, timeout: Duration = .seconds(5)) throws -> ControlResponse {
+    let path: String
+    if let socket = target.socket {
+        path = socket
+    } else if let name = target.name {
+        path = ControlSocketLocator.socketPath(forNode: name)
+    } else {
+        do {
+            path = try ControlSocketLocator.find()
+        } catch {
+            fail(error.description)
+            // Several nodes: the command needs -n to mean anything (usage); none: nothing to reach.
+            throw ExitCode(error.namesFound.isEmpty ? 1 : 64)
+        }
+    }
+    let response: ControlResponse
+    do {
+        response = try ControlClient.send(request, socketPath: path, timeout: timeout)
+    } catch {
+        fail(error.description)
+        throw ExitCode(1)
+    }
+    if case .failure(let message) = response {
+        fail("the node refused: \(message)")
+        throw ExitCode(1)
+    }
+    return response
+}
+
+func unexpectedAnswer() -> ExitCode {
+    fail("the node sent an answer of the wrong kind")
+    return ExitCode(1)
+}
+
+func fail(_ message: String) {
+    FileHandle.standardError.write(Data("quorumctl: \(message)\n".utf8))
+}
+
+func encodeJSON<T: Encodable>(_ value: T) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    // These report types always encode (no floating point values).
+    return String(decoding: try! encoder.encode(value), as: UTF8.self)
+}
