@@ -1,0 +1,42 @@
+import QuorumCore
+
+/// Runs many schedules and summarises them.
+public struct SimulationSummary: Sendable {
+    public var schedules = 0
+    public var violations: [Violation] = []
+    public var failedSchedules: [ScheduleResult] = []
+    public var events = 0
+    public var crashFailovers: [Duration] = []
+    public var leaveHandovers: [Duration] = []
+
+    public init() {}
+
+    public mutating func add(_ r: ScheduleResult) {
+        schedules += 1
+        events += r.events
+        crashFailovers += r.crashFailovers
+        leaveHandovers += r.leaveHandovers
+        if !r.violations.isEmpty {
+            violations += r.violations
+            failedSchedules.append(r)
+        }
+    }
+
+    /// The median and 99th percentile of a list of durations, in milliseconds.
+    public static func percentiles(_ values: [Duration]) -> (median: Double, p99: Double, max: Double)? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.map(\.milliseconds).sorted()
+        func at(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))] }
+        return (at(0.5), at(0.99), sorted.last!)
+    }
+}
+
+public func runSchedules(count: Int, firstSeed: UInt64, options: SimulationOptions, progress: ((Int) -> Void)? = nil) -> SimulationSummary {
+    var summary = SimulationSummary()
+    let simulator = ClusterSimulator(options: options)
+    for i in 0..<count {
+        summary.add(simulator.run(seed: firstSeed &+ UInt64(i)))
+        progress?(i + 1)
+    }
+    return summary
+}
