@@ -1,0 +1,58 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Where quorumd's log lines go: journald when systemd connected our standard error to the
+/// journal, standard error otherwise.
+public enum LogOutput: Sendable, Equatable {
+    case journal
+    case standardError
+
+    /// journald when `JOURNAL_STREAM` (`<device>:<inode>`, set by systemd for a service whose
+    /// output goes to the journal) names the very file that fd 2 is. A child that merely
+    /// inherited the variable, or a service whose stderr was redirected elsewhere, gets
+    /// `.standardError`.
+    public static func detect() -> LogOutput {
+        detect(journalStream: getenv("JOURNAL_STREAM").map { String(cString: $0) }, fileDescriptor: 2)
+    }
+
+    /// ``detect()`` with the variable's value and the descriptor given (for tests).
+    public static func detect(journalStream: String?, fileDescriptor: Int32) -> LogOutput {
+        guard let journalStream, let (device, inode) = parseJournalStream(journalStream) else {
+            return .standardError
+        }
+        var info = stat()
+        guard fstat(fileDescriptor, &info) == 0 else { return .standardError }
+        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode ? .journal : .standardError
+    }
+
+    /// `"<dev>:<ino>"` in decimal, as systemd writes it.
+    public static func parseJournalStream(_ value: String) -> (device: UInt64, inode: UInt64)? {
+        let parts = value.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return nil }
+        return (device, inode)
+    }
+
+    /// A handler for this output. `debug` sets the level to `.debug`, else `.info`.
+    public func makeHandler(debug: Bool, metadataProvider: Logger.MetadataProvider? = nil) -> any LogHandler {
+        let level: Logger.Level = debug ? .debug : .info
+        switch self {
+        case .journal:
+            return JournalLogHandler(logLevel: level, metadataProvider: metadataProvider)
+        case .standardError:
+            return StandardErrorLogHandler(logLevel: level, metadataProvider: metadataProvider)
+        }
+    }
+}
+
+extension LoggingSystem {
+    /// Sets up swift-log for quorumd: journald under systemd (see ``LogOutput/detect()``),
+    /// else standard error. Call once, before the first `Logger` is made.
+    public static func bootstrapQuorum(debug: Bool, output: LogOutput = .detect()) {
+        bootstrap { _ in output.makeHandler(debug: debug) }
+    }
+}

@@ -1,0 +1,75 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A swift-log handler writing one line per entry to standard error:
+/// `<level> <message>`, followed by ` key=value` for each metadata key (sorted) when the
+/// handler's level is `debug` or `trace`, or when `showMetadata` is set.
+///
+/// Line breaks in the message or values are written as `\n`, so an entry is always one line.
+/// Each line goes out in a single `write(2)`, so concurrent loggers do not interleave mid-line.
+public struct StandardErrorLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    public var metadataProvider: Logger.MetadataProvider?
+    /// Show metadata even above debug level.
+    public var showMetadata: Bool
+    private let fileDescriptor: Int32
+
+    public init(
+        logLevel: Logger.Level = .info,
+        showMetadata: Bool = false,
+        metadataProvider: Logger.MetadataProvider? = nil,
+        fileDescriptor: Int32 = 2
+    ) {
+        self.logLevel = logLevel
+        self.showMetadata = showMetadata
+        self.metadataProvider = metadataProvider
+        self.fileDescriptor = fileDescriptor
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
+        if let own = event.metadata { merged.merge(own) { $1 } }
+        let withMetadata = showMetadata || logLevel <= .debug
+        var line = Self.format(level: event.level, message: "\(event.message)", metadata: withMetadata ? merged : [:])
+        line.append("\n")
+        var bytes = Array(line.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { raw in
+                write(fileDescriptor, raw.baseAddress! + offset, raw.count - offset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += written
+        }
+        bytes.removeAll()
+    }
+
+    /// The line for one entry, without the trailing newline. Pure, for tests.
+    public static func format(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
+        var line = "\(level) " + escape(message)
+        for key in metadata.keys.sorted() {
+            line += " \(key)=" + escape(JournalLogHandler.text(metadata[key]!))
+        }
+        return line
+    }
+
+    static func escape(_ text: String) -> String {
+        guard text.contains(where: \.isNewline) else { return text }
+        return text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).joined(separator: "\\n")
+    }
+}
