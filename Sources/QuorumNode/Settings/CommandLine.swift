@@ -1,0 +1,120 @@
+import ArgumentParser
+
+/// quorumd's command line as swift-argument-parser sees it. Every value is taken as text
+/// and checked by ``NodeSettings/parse(arguments:environment:hostname:readFile:)``, so that
+/// flag and config-file values share one validation and one style of error message.
+///
+/// swift-argument-parser 1.8.2 handles the original's forms itself: `-m=FILE` (a short
+/// name with `=`), `-d -d` (a counted flag), `--use_port_instead_of_life_time` (a second
+/// long name), and positionals mixed with options.
+struct QuorumdArguments: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quorumd",
+        abstract: "One node of a quorum cluster: nodes find each other, elect a master and run role hooks.",
+        discussion: """
+            Example (the original's): quorumd 0.0.0.0 6170 -d -m=i_am_master.py -s=i_am_slave.py -n=B -d
+            A config file has lines `key = value`, keys being the long option names without dashes \
+            (and address, port, broadcast-address, broadcast-port); flags win over the file.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The address to listen on for peers (default 0.0.0.0).", valueName: "address"))
+    var address: String?
+    @Argument(help: ArgumentHelp("The TCP port for peers; 0: any free port (default 8080).", valueName: "port"))
+    var port: String?
+    @Argument(help: ArgumentHelp("Where discovery datagrams are sent (default 255.255.255.255).", valueName: "broadcast-address"))
+    var broadcastAddress: String?
+    @Argument(help: ArgumentHelp("The discovery UDP port (default 5595).", valueName: "broadcast-port"))
+    var broadcastPort: String?
+
+    @Option(name: .shortAndLong, help: "Nickname: 1-64 bytes of letters, digits, '-', '_', '.' (default <hostname>-<port>).")
+    var name: String?
+    @Flag(name: .shortAndLong, help: "Debug log lines (may be repeated).")
+    var debug: Int
+    @Option(name: [.customShort("m"), .customLong("master-hook")], help: ArgumentHelp("Run when this node becomes master.", valueName: "path"))
+    var masterHook: String?
+    @Option(name: [.customShort("s"), .customLong("slave-hook")], help: ArgumentHelp("Run when this node takes any other role.", valueName: "path"))
+    var slaveHook: String?
+    @Flag(name: [.customLong("use-port-instead-of-life-time"), .customLong("use_port_instead_of_life_time")],
+          help: "Elect the lowest port instead of the oldest node.")
+    var usePortInsteadOfLifeTime = false
+    @Option(name: .customLong("on-quorum-loss"), help: ArgumentHelp("In a minority: wait (stay up as no-quorum) or dispatch (leave and exit 3).", valueName: "wait|dispatch"))
+    var onQuorumLoss: String?
+    @Option(name: .customLong("expected-nodes"), help: ArgumentHelp("No master until N nodes have been seen.", valueName: "n"))
+    var expectedNodes: String?
+    @Flag(name: .customLong("tie-breaker"), help: "In an exact half split, the half holding the best node keeps quorum.")
+    var tieBreaker = false
+    @Option(name: .customLong("cluster"), help: "Only join nodes of this cluster name (default quorum).")
+    var cluster: String?
+    @Option(name: .customLong("key-file"), help: ArgumentHelp("The cluster key.", valueName: "path"))
+    var keyFile: String?
+    @Option(name: .customLong("hook-timeout"), help: ArgumentHelp("Kill a hook (its process group) still running after this (default 30).", valueName: "seconds"))
+    var hookTimeout: String?
+    @Option(name: .customLong("control-socket"), help: ArgumentHelp("The control socket (default $RUNTIME_DIRECTORY/control.sock, else /run/quorum/NAME/control.sock).", valueName: "path"))
+    var controlSocket: String?
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Persisted epoch and vote (default $STATE_DIRECTORY, else /var/lib/quorum/NAME).", valueName: "path"))
+    var stateDir: String?
+    @Option(name: .customLong("config"), help: ArgumentHelp("Read settings from this file; may be repeated, later files win; flags win over files.", valueName: "file"))
+    var config: [String] = []
+
+    /// The values given on the command line, keyed like config-file keys, with their source.
+    var given: [SettingKey: SettingValue] {
+        var values: [SettingKey: SettingValue] = [:]
+        func put(_ key: SettingKey, _ value: String?, _ source: SettingSource) {
+            if let value { values[key] = SettingValue(text: value, source: source) }
+        }
+        put(.address, address, .positional("ADDRESS"))
+        put(.port, port, .positional("PORT"))
+        put(.broadcastAddress, broadcastAddress, .positional("BROADCAST_ADDRESS"))
+        put(.broadcastPort, broadcastPort, .positional("BROADCAST_PORT"))
+        put(.name, name, .flag("--name"))
+        if debug > 0 { put(.debug, String(debug), .flag("--debug")) }
+        put(.masterHook, masterHook, .flag("--master-hook"))
+        put(.slaveHook, slaveHook, .flag("--slave-hook"))
+        if usePortInsteadOfLifeTime { put(.usePortInsteadOfLifeTime, "true", .flag("--use-port-instead-of-life-time")) }
+        put(.onQuorumLoss, onQuorumLoss, .flag("--on-quorum-loss"))
+        put(.expectedNodes, expectedNodes, .flag("--expected-nodes"))
+        if tieBreaker { put(.tieBreaker, "true", .flag("--tie-breaker")) }
+        put(.cluster, cluster, .flag("--cluster"))
+        put(.keyFile, keyFile, .flag("--key-file"))
+        put(.hookTimeout, hookTimeout, .flag("--hook-timeout"))
+        put(.controlSocket, controlSocket, .flag("--control-socket"))
+        put(.stateDir, stateDir, .flag("--state-dir"))
+        return values
+    }
+}
+
+/// The settings a config file may hold; the raw value is the key as written in the file.
+enum SettingKey: String, CaseIterable {
+    case address, port
+    case broadcastAddress = "broadcast-address"
+    case broadcastPort = "broadcast-port"
+    case name, debug
+    case masterHook = "master-hook"
+    case slaveHook = "slave-hook"
+    case usePortInsteadOfLifeTime = "use-port-instead-of-life-time"
+    case onQuorumLoss = "on-quorum-loss"
+    case expectedNodes = "expected-nodes"
+    case tieBreaker = "tie-breaker"
+    case cluster
+    case keyFile = "key-file"
+    case hookTimeout = "hook-timeout"
+    case controlSocket = "control-socket"
+    case stateDir = "state-dir"
+
+    /// A key as written in a file; `_` is accepted for `-` (the original's spelling).
+    init?(fileKey: String) {
+        self.init(rawValue: fileKey.replacingUnderscores())
+    }
+}
+
+struct SettingValue {
+    var text: String
+    var source: SettingSource
+}
+
+extension String {
+    fileprivate func replacingUnderscores() -> String {
+        String(map { $0 == "_" ? "-" : $0 })
+    }
+}

@@ -1,0 +1,215 @@
+import ArgumentParser
+import QuorumCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+extension NodeSettings {
+    /// Reads quorumd's command line (without the program name) and the `--config` files it
+    /// names, and returns validated settings, or the usage text for `-h`/`--help`.
+    ///
+    /// Pure apart from `readFile`, which is called only for `--config` files, in order.
+    /// Precedence: flags, then config files (later ones win), then defaults; the defaults of
+    /// `control-socket` and `state-dir` come from `RUNTIME_DIRECTORY`/`STATE_DIRECTORY` in
+    /// `environment` (systemd sets them), else from the name.
+    ///
+    /// - Parameter hostname: for the default name `<hostname>-<requested port>`.
+    /// - Throws: ``SettingsError``, one line naming the flag, or file and line, at fault.
+    public static func parse(
+        arguments: [String],
+        environment: [String: String],
+        hostname: String,
+        readFile: (String) throws -> String
+    ) throws(SettingsError) -> SettingsCommand {
+        let commandLine: QuorumdArguments
+        do {
+            commandLine = try QuorumdArguments.parse(arguments)
+        } catch {
+            if QuorumdArguments.exitCode(for: error) == .success {
+                return .help(QuorumdArguments.helpMessage(columns: 100))
+            }
+            throw SettingsError(QuorumdArguments.message(for: error) + " (see quorumd --help)")
+        }
+
+        var values: [SettingKey: SettingValue] = [:]
+        for path in commandLine.config {
+            guard !path.isEmpty else { throw SettingsError("--config: the path is empty") }
+            let text: String
+            do {
+                text = try readFile(path)
+            } catch {
+                throw SettingsError("--config \(path): cannot read the file (\(error))")
+            }
+            values.merge(try ConfigFile.parse(text, path: path)) { $1 }
+        }
+        values.merge(commandLine.given) { $1 }
+
+        var settings = try resolve(values, environment: environment, hostname: hostname)
+        settings.configFiles = commandLine.config
+        return .run(settings)
+    }
+
+    /// Validates merged values and fills in defaults.
+    static func resolve(
+        _ values: [SettingKey: SettingValue],
+        environment: [String: String],
+        hostname: String
+    ) throws(SettingsError) -> NodeSettings {
+        func value(_ key: SettingKey) -> SettingValue? { values[key] }
+
+        let address = try value(.address).map(ipAddress) ?? "0.0.0.0"
+        let port = try value(.port).map { v throws(SettingsError) in try portNumber(v, allowZero: true) } ?? 8080
+        let broadcastAddress = try value(.broadcastAddress).map(ipAddress) ?? "255.255.255.255"
+        let broadcastPort = try value(.broadcastPort).map { v throws(SettingsError) in try portNumber(v, allowZero: false) } ?? 5595
+
+        let name: String
+        if let given = value(.name) {
+            name = try validName(given, what: "name")
+        } else {
+            name = defaultName(hostname: hostname, port: port)
+        }
+
+        var settings = NodeSettings(
+            name: name,
+            controlSocket: "/run/quorum/\(name)/control.sock",
+            stateDirectory: "/var/lib/quorum/\(name)")
+        settings.address = address
+        settings.port = port
+        settings.broadcastAddress = broadcastAddress
+        settings.broadcastPort = broadcastPort
+        settings.debugLevel = try value(.debug).map(debugLevel) ?? 0
+        settings.masterHook = try value(.masterHook).map(path)
+        settings.slaveHook = try value(.slaveHook).map(path)
+        settings.metric = try value(.usePortInsteadOfLifeTime).map(boolean) == true ? .port : .age
+        settings.onQuorumLoss = try value(.onQuorumLoss).map(lossPolicy) ?? .wait
+        settings.expectedNodes = try value(.expectedNodes).map(nodeCount)
+        settings.tieBreaker = try value(.tieBreaker).map(boolean) ?? false
+        settings.cluster = try value(.cluster).map { v throws(SettingsError) in try validName(v, what: "cluster name") } ?? "quorum"
+        settings.keyFile = try value(.keyFile).map(path)
+        settings.hookTimeout = try value(.hookTimeout).map(seconds) ?? .seconds(30)
+
+        if let given = value(.controlSocket) {
+            settings.controlSocket = try socketPath(given)
+        } else if let runtime = systemdDirectory(environment["RUNTIME_DIRECTORY"]) {
+            settings.controlSocket = runtime + "/control.sock"
+        }
+        if let given = value(.stateDir) {
+            settings.stateDirectory = try path(given)
+        } else if let state = systemdDirectory(environment["STATE_DIRECTORY"]) {
+            settings.stateDirectory = state
+        }
+        if settings.controlSocket.utf8.count > maximumSocketPath {
+            throw SettingsError("control socket path \(settings.controlSocket) is longer than \(maximumSocketPath) bytes; choose a shorter one with --control-socket")
+        }
+        return settings
+    }
+
+    // MARK: - Defaults
+
+    /// `<hostname>-<port>`: the hostname reduced to the characters names allow (others
+    /// become `-`) and cut so the whole name fits in ``QuorumCore/Names/maximumLength`` bytes.
+    static func defaultName(hostname: String, port: UInt16) -> String {
+        let suffix = "-\(port)"
+        var host = String(hostname.unicodeScalars.map { scalar -> Character in
+            let allowed = scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                || scalar == "-" || scalar == "_" || scalar == ".")
+            return allowed ? Character(scalar) : "-"
+        })
+        if host.isEmpty { host = "node" }
+        let room = Names.maximumLength - suffix.utf8.count
+        if host.utf8.count > room { host = String(host.prefix(room)) }
+        return host + suffix
+    }
+
+    /// The first directory of a systemd `*_DIRECTORY` variable (several are `:`-separated).
+    static func systemdDirectory(_ value: String?) -> String? {
+        guard let first = value?.split(separator: ":").first, !first.isEmpty else { return nil }
+        var directory = String(first)
+        while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
+        return directory
+    }
+
+    /// `sun_path` holds 108 bytes including the terminating NUL.
+    static let maximumSocketPath = 107
+
+    // MARK: - Value checks
+
+    static func ipAddress(_ value: SettingValue) throws(SettingsError) -> String {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, value.text, &v4) == 1 || inet_pton(AF_INET6, value.text, &v6) == 1 {
+            return value.text
+        }
+        throw .badValue(value.source, "'\(value.text)' is not an IPv4 or IPv6 address (for example 0.0.0.0 or ::)")
+    }
+
+    static func portNumber(_ value: SettingValue, allowZero: Bool) throws(SettingsError) -> UInt16 {
+        let low = allowZero ? 0 : 1
+        guard let number = Int(value.text), number >= low, number <= 65535 else {
+            throw .badValue(value.source, "'\(value.text)' is not a port number (\(low)-65535\(allowZero ? "; 0 takes any free port" : ""))")
+        }
+        return UInt16(number)
+    }
+
+    static func validName(_ value: SettingValue, what: String) throws(SettingsError) -> String {
+        guard Names.isValid(value.text) else {
+            throw .badValue(value.source, "'\(value.text)' is not a valid \(what): use 1-64 bytes of letters, digits, '-', '_' and '.'")
+        }
+        return value.text
+    }
+
+    static func path(_ value: SettingValue) throws(SettingsError) -> String {
+        guard !value.text.isEmpty else { throw .badValue(value.source, "the path is empty") }
+        return value.text
+    }
+
+    static func socketPath(_ value: SettingValue) throws(SettingsError) -> String {
+        let text = try path(value)
+        guard text.utf8.count <= maximumSocketPath else {
+            throw .badValue(value.source, "the socket path is longer than \(maximumSocketPath) bytes; choose a shorter one")
+        }
+        return text
+    }
+
+    static func boolean(_ value: SettingValue) throws(SettingsError) -> Bool {
+        switch value.text.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw .badValue(value.source, "'\(value.text)' is not true or false")
+        }
+    }
+
+    static func debugLevel(_ value: SettingValue) throws(SettingsError) -> Int {
+        if let count = Int(value.text), count >= 0 { return count }
+        return try boolean(value) ? 1 : 0
+    }
+
+    static func lossPolicy(_ value: SettingValue) throws(SettingsError) -> QuorumLossPolicy {
+        guard let policy = QuorumLossPolicy(rawValue: value.text) else {
+            throw .badValue(value.source, "'\(value.text)' is not a policy: use wait or dispatch")
+        }
+        return policy
+    }
+
+    static func nodeCount(_ value: SettingValue) throws(SettingsError) -> Int {
+        guard let count = Int(value.text), count >= 1 else {
+            throw .badValue(value.source, "'\(value.text)' is not a node count: use a whole number of at least 1")
+        }
+        return count
+    }
+
+    /// Seconds, whole or decimal (`30`, `2.5`), more than zero and at most a day.
+    static func seconds(_ value: SettingValue) throws(SettingsError) -> Duration {
+        guard let number = Double(value.text), number.isFinite, number > 0, number <= 86_400 else {
+            throw .badValue(value.source, "'\(value.text)' is not a number of seconds above 0 (at most 86400)")
+        }
+        let milliseconds = Int64((number * 1000).rounded())
+        guard milliseconds >= 1 else {
+            throw .badValue(value.source, "'\(value.text)' is below a millisecond")
+        }
+        return .milliseconds(milliseconds)
+    }
+}

@@ -1,0 +1,96 @@
+import QuorumCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Everything quorumd is told at start: the command line and `--config` files, resolved and
+/// validated. Made by ``NodeSettings/parse(arguments:environment:hostname:readFile:)``.
+public struct NodeSettings: Sendable, Equatable {
+    /// Where the node listens for peers (TCP). An IPv4 or IPv6 literal.
+    public var address: String = "0.0.0.0"
+    /// The requested peer port; 0 means any free port.
+    public var port: UInt16 = 8080
+    /// Where discovery datagrams are sent. An IPv4 or IPv6 literal.
+    public var broadcastAddress: String = "255.255.255.255"
+    /// The discovery port (1–65535), listened on by every node of the host.
+    public var broadcastPort: UInt16 = 5595
+    /// The node's nickname (``QuorumCore/Names``).
+    public var name: String
+    /// How many times `-d` was given (0: info level).
+    public var debugLevel: Int = 0
+    public var masterHook: String? = nil
+    public var slaveHook: String? = nil
+    public var metric: Metric = .age
+    public var onQuorumLoss: QuorumLossPolicy = .wait
+    /// No master until this many nodes (self included) have been seen; `nil`: off.
+    public var expectedNodes: Int? = nil
+    public var tieBreaker: Bool = false
+    public var cluster: String = "quorum"
+    public var keyFile: String? = nil
+    public var hookTimeout: Duration = .seconds(30)
+    public var controlSocket: String
+    public var stateDirectory: String
+    /// The `--config` files read, in order (later files win over earlier ones).
+    public var configFiles: [String] = []
+
+    /// `true` when at least one `-d` was given.
+    public var debug: Bool { debugLevel > 0 }
+
+    public init(name: String, controlSocket: String, stateDirectory: String) {
+        self.name = name
+        self.controlSocket = controlSocket
+        self.stateDirectory = stateDirectory
+    }
+
+    /// The core's view of these settings.
+    public var coreConfiguration: CoreConfiguration {
+        var configuration = CoreConfiguration(cluster: cluster)
+        configuration.metric = metric
+        configuration.onQuorumLoss = onQuorumLoss
+        configuration.expectedNodes = expectedNodes
+        configuration.tieBreaker = tieBreaker
+        return configuration
+    }
+}
+
+/// What the command line asks for.
+public enum SettingsCommand: Sendable, Equatable {
+    /// Run a node with these settings.
+    case run(NodeSettings)
+    /// `-h`/`--help`: print this usage text and exit 0.
+    case help(String)
+}
+
+extension NodeSettings: CustomStringConvertible {
+    /// One `key = value` line per setting, in the config file's syntax.
+    public var description: String {
+        var lines: [(String, String)] = [
+            ("address", address), ("port", "\(port)"),
+            ("broadcast-address", broadcastAddress), ("broadcast-port", "\(broadcastPort)"),
+            ("name", name), ("cluster", cluster), ("debug", "\(debugLevel)"),
+            ("master-hook", masterHook ?? ""), ("slave-hook", slaveHook ?? ""),
+            ("use-port-instead-of-life-time", metric == .port ? "true" : "false"),
+            ("on-quorum-loss", onQuorumLoss.rawValue),
+            ("expected-nodes", expectedNodes.map(String.init) ?? ""),
+            ("tie-breaker", tieBreaker ? "true" : "false"),
+            ("key-file", keyFile ?? ""),
+            ("hook-timeout", Self.format(hookTimeout)),
+            ("control-socket", controlSocket), ("state-dir", stateDirectory),
+        ]
+        if !configFiles.isEmpty { lines.append(("# config", configFiles.joined(separator: ", "))) }
+        return lines.map { "\($0.0) = \($0.1)" }.joined(separator: "\n")
+    }
+
+    static func format(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        if attoseconds == 0 { return "\(seconds)" }
+        let milliseconds = attoseconds / 1_000_000_000_000_000
+        var fraction = String(milliseconds)
+        while fraction.count < 3 { fraction = "0" + fraction }
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(seconds).\(fraction)"
+    }
+}
