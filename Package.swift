@@ -66,7 +66,10 @@ let package = Package(
         ]),
 
         .testTarget(name: "QuorumCoreTests", dependencies: ["QuorumCore", "QuorumSimulator"]),
-        .testTarget(name: "QuorumControlTests", dependencies: ["QuorumControl", "QuorumControlServer"]),
+        .testTarget(name: "QuorumControlTests", dependencies: [
+            "QuorumControl", "QuorumControlServer",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "QuorumSystemdTests", dependencies: ["QuorumSystemd", "QuorumNode"]),
         .testTarget(name: "QuorumIntegrationTests", dependencies: ["QuorumControl"]),
     ]

@@ -53,6 +53,11 @@ public struct ControlSocketLocatorError: Error, Equatable, Sendable, CustomStrin
     /// The node names found (empty when none).
     public var namesFound: [String]
 
+    public init(runDirectory: String, namesFound: [String]) {
+        self.runDirectory = runDirectory
+        self.namesFound = namesFound
+    }
+
     public var description: String {
         if namesFound.isEmpty {
             return "no quorum node found on this host (no \(runDirectory)/*/\(ControlSocketLocator.socketFileName)); "

@@ -38,7 +38,7 @@ public struct ControlServer: Service {
         /// The longest request line accepted, not counting its newline.
         public var maximumRequestBytes: Int
         /// How long a client may take to send its request line.
-        public var requestTimeout: TimeAmount
+        public var requestTimeout: Duration
         /// The socket file's permission bits, set right after binding.
         public var socketMode: mode_t
         /// Permission bits for the socket's parent directory when it has to be created.
@@ -48,7 +48,7 @@ public struct ControlServer: Service {
 
         public init(
             maximumRequestBytes: Int = ControlProtocol.maximumRequestBytes,
-            requestTimeout: TimeAmount = .seconds(2),
+            requestTimeout: Duration = .seconds(2),
             socketMode: mode_t = 0o660,
             directoryMode: Int = 0o750,
             backlog: Int32 = 256
@@ -85,7 +85,7 @@ public struct ControlServer: Service {
         handler: @escaping Handler
     ) async throws -> ControlServer {
         try SocketFile.prepare(socketPath, directoryMode: configuration.directoryMode)
-        let timeout = configuration.requestTimeout
+        let timeout = TimeAmount(configuration.requestTimeout)
         let listener: NIOAsyncChannel<Connection, Never>
         do {
             listener = try await ServerBootstrap(group: eventLoopGroup)
@@ -127,20 +127,24 @@ public struct ControlServer: Service {
         self.logger = logger
     }
 
-    /// Serves until graceful shutdown or cancellation, then removes the socket file.
+    /// Serves until graceful shutdown or cancellation (both a normal return), then removes the socket file.
     public func run() async throws {
         defer { SocketFile.remove(socketPath, ifStill: socketFile) }
         let listenerChannel = listener.channel
-        try await withTaskCancellationOrGracefulShutdownHandler {
-            try await listener.executeThenClose { connections in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in connections {
-                        group.addTask { await self.serve(connection) }
+        do {
+            try await withTaskCancellationOrGracefulShutdownHandler {
+                try await listener.executeThenClose { connections in
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for try await connection in connections {
+                            group.addTask { await self.serve(connection) }
+                        }
                     }
                 }
+            } onCancelOrGracefulShutdown: {
+                listenerChannel.close(promise: nil)
             }
-        } onCancelOrGracefulShutdown: {
-            listenerChannel.close(promise: nil)
+        } catch is CancellationError {
+            // Cancelled: the listener is closed and connections in progress have ended; a normal stop.
         }
         logger.debug("control socket closed", metadata: ["quorum.socket": "\(socketPath)"])
     }

@@ -1,0 +1,155 @@
+import Foundation
+import QuorumControl
+import QuorumControlServer
+import Testing
+
+/// The result of running the built `quorumctl` binary.
+struct Run: Sendable {
+    var status: Int32
+    var standardOutput: String
+    var standardError: String
+}
+
+/// Finds the `quorumctl` built next to this test bundle (`swift test` builds every product).
+func quorumctlBinary() throws -> URL {
+    var candidates: [URL] = []
+    let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+    // …/debug/quorumPackageTests.xctest (a file on Linux, a bundle directory on macOS).
+    var directory = argv0.deletingLastPathComponent()
+    for _ in 0..<4 {
+        candidates.append(directory.appendingPathComponent("quorumctl"))
+        directory = directory.deletingLastPathComponent()
+    }
+    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("quorumctl"))
+    // …/Tests/QuorumControlTests/QuorumctlTests.swift → package root → .build/debug/quorumctl
+    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    candidates.append(packageRoot.appendingPathComponent(".build/debug/quorumctl"))
+    for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) {
+        return candidate
+    }
+    throw TestFailure("quorumctl binary not found (looked in \(candidates.map(\.path))); build it with `swift build --product quorumctl`")
+}
+
+/// Runs `quorumctl arguments…` on its own thread and collects its output and exit status.
+func quorumctl(_ arguments: [String], environment: [String: String]? = nil) async throws -> Run {
+    let binary = try quorumctlBinary()
+    return try await onThread {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let outPath = directory + "/out", errPath = directory + "/err"
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        process.waitUntilExit()
+        try out.close()
+        try err.close()
+        return Run(
+            status: process.terminationStatus,
+            standardOutput: String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self),
+            standardError: String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self))
+    }
+}
+
+@Suite("quorumctl exit codes and output")
+struct QuorumctlTests {
+    private func handler(_ status: StatusReport) -> ControlServer.Handler {
+        { request in
+            switch request {
+            case .status: .status(status)
+            case .peers: .peers(Fixtures.peers)
+            case .leave: .accepted("B told its peers and is stopping")
+            case .forget(let peer): peer == "A" ? .failure("A is connected; only lost or dispatched nodes can be forgotten") : .accepted("forgot \(peer)")
+            }
+        }
+    }
+
+    @Test func statusJSONOfAQuorateNodeExitsZero() async throws {
+        try await withServer(handler: handler(Fixtures.quorateStatus)) { path in
+            let run = try await quorumctl(["--socket", path, "status", "--json"])
+            #expect(run.status == 0, "stderr: \(run.standardError)")
+            let object = try #require(JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any])
+            #expect(object["name"] as? String == "B")
+            #expect(object["master"] as? String == "A")
+            #expect(object["quorate"] as? Bool == true)
+            #expect(object["clusterSize"] as? Int == 3)
+            #expect(run.standardError.isEmpty)
+        }
+    }
+
+    @Test func statusOfANodeWithoutQuorumPrintsThenExitsTwo() async throws {
+        try await withServer(handler: handler(Fixtures.lonelyStatus)) { path in
+            let json = try await quorumctl(["--socket", path, "status", "--json"])
+            #expect(json.status == 2)
+            let object = try #require(JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+            #expect(object["master"] is NSNull)
+            #expect(object["quorate"] as? Bool == false)
+
+            let table = try await quorumctl(["status", "--socket", path])
+            #expect(table.status == 2)
+            #expect(table.standardOutput == Fixtures.lonelyStatus.table)
+        }
+    }
+
+    @Test func peersLeaveAndForgetExitZeroAndForgetRefusedExitsOne() async throws {
+        try await withServer(handler: handler(Fixtures.quorateStatus)) { path in
+            let peers = try await quorumctl(["--socket", path, "peers"])
+            #expect(peers.status == 0)
+            #expect(peers.standardOutput == PeerReport.table(Fixtures.peers))
+
+            let peersJSON = try await quorumctl(["--socket", path, "peers", "--json"])
+            #expect(peersJSON.status == 0)
+            let array = try #require(JSONSerialization.jsonObject(with: Data(peersJSON.standardOutput.utf8)) as? [[String: Any]])
+            #expect(array.map { $0["name"] as? String } == ["A", "long-node.name_2"])
+
+            let leave = try await quorumctl(["--socket", path, "leave"])
+            #expect(leave.status == 0)
+            #expect(leave.standardOutput == "B told its peers and is stopping\n")
+
+            let forget = try await quorumctl(["--socket", path, "forget", "C"])
+            #expect(forget.status == 0)
+
+            let refused = try await quorumctl(["--socket", path, "forget", "A"])
+            #expect(refused.status == 1)
+            #expect(refused.standardError.hasPrefix("quorumctl: the node refused: A is connected"))
+        }
+    }
+
+    @Test func anUnreachableNodeExitsOneWithAMessageOnStandardError() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let run = try await quorumctl(["--socket", directory + "/control.sock", "status"])
+        #expect(run.status == 1)
+        #expect(run.standardOutput.isEmpty)
+        #expect(run.standardError.hasPrefix("quorumctl: cannot reach the node: no control socket at \(directory)/control.sock"))
+    }
+
+    @Test(arguments: [
+        [], ["bogus"], ["status", "--bogus"], ["forget"], ["forget", "not a name"], ["-n", "B", "--socket", "/x", "status"],
+        ["-n", "bad/name", "peers"], ["status", "extra"],
+    ])
+    func wrongUsageExitsSixtyFourWithUsageOnStandardError(_ arguments: [String]) async throws {
+        let run = try await quorumctl(arguments)
+        #expect(run.status == 64, "quorumctl \(arguments): \(run.standardError)")
+        #expect(run.standardOutput.isEmpty)
+        #expect(run.standardError.contains("Usage: quorumctl"))
+    }
+
+    @Test func helpAndCompletionScriptsExitZero() async throws {
+        let help = try await quorumctl(["--help"])
+        #expect(help.status == 0)
+        #expect(help.standardOutput.contains("forget"))
+        let bash = try await quorumctl(["--generate-completion-script", "bash"])
+        #expect(bash.status == 0)
+        #expect(bash.standardOutput.contains("complete -o filenames -F _quorumctl quorumctl")
+            || bash.standardOutput.contains("_quorumctl"))
+    }
+}
