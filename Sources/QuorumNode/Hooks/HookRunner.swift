@@ -30,8 +30,12 @@ import Musl
 /// Process spawning uses swift-subprocess: its `PlatformOptions.processGroupID = 0` makes
 /// the child lead a new process group (POSIX_SPAWN_SETPGROUP), and its `teardownSequence`
 /// kills that group if the runner's task is cancelled. The timeout itself is enforced here,
-/// around the whole run, with `kill(-pgid, SIGKILL)`: that also covers a hook that closed its
-/// output but kept running, and children that kept the output pipes open after the hook exited.
+/// around the whole run, with `kill(-pgid, SIGKILL)`, so it also covers a hook that closed
+/// its output but kept running.
+///
+/// Non-guarantee: a run ends when the hook process itself exits. Children it left running in
+/// the background (a hook may start a service on purpose) are not killed, and what they
+/// print after that is not logged (swift-subprocess stops reading when the process exits).
 ///
 /// Shutdown: on graceful shutdown (or ``finish()``) the queue is closed, runs already queued
 /// still run, then ``run()`` returns. On cancellation the current hook's group is killed and
