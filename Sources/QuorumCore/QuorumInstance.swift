@@ -351,6 +351,14 @@ public struct QuorumInstance: Sendable {
         out.append(.send(.heartbeat(heartbeat(for: id.name, now: now)), to: id.name))
     }
 
+    /// Peers in name order, so that the directives of one event come out in the same order
+    /// on every run (dictionary order is randomised per process).
+    private var orderedPeers: [Peer] {
+        peers.values.sorted { $0.identity.name.utf8.lexicographicallyPrecedes($1.identity.name.utf8) }
+    }
+
+    private var orderedPeerPairs: [(String, Peer)] { orderedPeers.map { ($0.identity.name, $0) } }
+
     private func newPeer(_ id: NodeIdentity, now: Instant) -> Peer {
         Peer(identity: id, linkUp: true, lost: false, lastHeard: now, reconnectAt: now, reconnectDelay: timing.reconnectMinimum)
     }
@@ -501,8 +509,14 @@ public struct QuorumInstance: Sendable {
         guard isMember(candidate) else { return .refuse(sendConfiguration: true) }
         if stamp < membership.stamp { return .refuse(sendConfiguration: true) }
         guard expectedNodesSeen else { return .refuse(sendConfiguration: false) }
-        guard wanted(now: now)?.name == candidate else { return .refuse(sendConfiguration: false) }
+        // Still promised to a live master (or to another candidate): answer once that ends.
+        // The promise and the master's liveness end together when the master falls silent,
+        // so the candidate usually waits only for the difference in arrival times.
         if let pr = promise, pr.until > now, pr.name != candidate { return .defer(promisedTo: pr.name) }
+        // A promise made before a crash lives only in memory: a restarted node keeps quiet
+        // until any promise its old self made has ended.
+        if now < startedAt + timing.electionTimeout { return .defer(promisedTo: "(own restart)") }
+        guard wanted(now: now)?.name == candidate else { return .refuse(sendConfiguration: false) }
         return .grant
     }
 
@@ -546,7 +560,7 @@ public struct QuorumInstance: Sendable {
         let candidacy = Candidacy(epoch: epoch, startedAt: now, deadline: now + timing.candidacyTimeout, votes: [name], refusals: [])
         state = .candidate(candidacy)
         out.append(.notice(.candidacyStarted(epoch: epoch, size: membership.members.count)))
-        for p in peers.values where alive(p, now: now) && isMember(p.identity.name) {
+        for p in orderedPeers where alive(p, now: now) && isMember(p.identity.name) {
             out.append(.send(.voteRequest(epoch: epoch), to: p.identity.name))
         }
     }
@@ -611,7 +625,7 @@ public struct QuorumInstance: Sendable {
         persistent.configuration = membership
         out.append(.persist(persistent))
         out.append(.notice(.membershipChanged(stamp: membership.stamp, size: members.count)))
-        for p in peers.values where p.linkUp { sendConfigurationIfNeeded(to: p.identity.name, into: &out) }
+        for p in orderedPeers where p.linkUp { sendConfigurationIfNeeded(to: p.identity.name, into: &out) }
     }
 
     /// Admit one newcomer at a time, and only once a majority has the previous configuration,
@@ -732,7 +746,7 @@ public struct QuorumInstance: Sendable {
         switch r.then {
         case .follow:
             state = .follower
-            for p in peers.values where p.linkUp { out.append(.send(.resign(epoch: r.epoch), to: p.identity.name)) }
+            for p in orderedPeers where p.linkUp { out.append(.send(.resign(epoch: r.epoch), to: p.identity.name)) }
             nextHeartbeat = now
         case .leave(let code):
             state = .dispatched
@@ -742,7 +756,7 @@ public struct QuorumInstance: Sendable {
     }
 
     private func say(_ message: Message, into out: inout [Directive], now: Instant) {
-        for p in peers.values where p.linkUp { out.append(.send(message, to: p.identity.name)) }
+        for p in orderedPeers where p.linkUp { out.append(.send(message, to: p.identity.name)) }
     }
 
     // MARK: Roles and hooks
@@ -787,7 +801,7 @@ public struct QuorumInstance: Sendable {
 
     private func aliveNames(now: Instant) -> Set<String> {
         var names: Set<String> = [name]
-        for p in peers.values where alive(p, now: now) { names.insert(p.identity.name) }
+        for p in orderedPeers where alive(p, now: now) { names.insert(p.identity.name) }
         return names
     }
 
@@ -798,7 +812,7 @@ public struct QuorumInstance: Sendable {
     /// The best alive member by the metric (self included when a member).
     public func wanted(now: Instant) -> NodeIdentity? {
         var candidates: [NodeIdentity] = isMember ? [identity] : []
-        for p in peers.values where alive(p, now: now) && isMember(p.identity.name) { candidates.append(p.identity) }
+        for p in orderedPeers where alive(p, now: now) && isMember(p.identity.name) { candidates.append(p.identity) }
         return configuration.metric.best(of: candidates)
     }
 
@@ -808,8 +822,10 @@ public struct QuorumInstance: Sendable {
         guard case .master = state else { return now }
         // Self acknowledges at `now`; each follower at the send time of the last heartbeat it echoed.
         var times: [Instant] = [now]
+        // A lost peer's acknowledgement still stands for the promise it made: a crashed voter
+        // that restarts does not vote before `electionTimeout` has passed (see voteDecision).
         for m in membership.members where m.name != name {
-            if let p = peers[m.name], let t = p.acknowledgedAt, !p.lost { times.append(t) }
+            if let t = peers[m.name]?.acknowledgedAt { times.append(t) }
         }
         let needed = membership.members.count / 2 + 1
         times.sort(by: >)
@@ -817,7 +833,7 @@ public struct QuorumInstance: Sendable {
         // With the tie-breaker, half the cluster holding the best member is enough.
         if configuration.tieBreaker, membership.members.count % 2 == 0, times.count == membership.members.count / 2,
            let best = configuration.metric.best(of: membership.members) {
-            let holders = Set([name] + peers.values.filter { $0.acknowledgedAt != nil && !$0.lost }.map(\.identity.name))
+            let holders = Set([name] + peers.values.filter { $0.acknowledgedAt != nil }.map(\.identity.name))
             if holders.contains(best.name) { return times[times.count - 1] + timing.leaseDuration }
         }
         return now
@@ -836,7 +852,7 @@ public struct QuorumInstance: Sendable {
         sequence += 1
         sentAt[sequence] = now
         if sequence > 64 { sentAt[sequence - 64] = nil }
-        for p in peers.values where p.linkUp {
+        for p in orderedPeers where p.linkUp {
             out.append(.send(.heartbeat(heartbeat(for: p.identity.name, now: now)), to: p.identity.name))
         }
         nextHeartbeat = now + timing.heartbeatInterval
@@ -851,7 +867,7 @@ public struct QuorumInstance: Sendable {
 
         // Silent peers are lost.
         let silenceLimit = timing.electionTimeout
-        for (peerName, p) in peers where !p.lost && now - p.lastHeard >= silenceLimit {
+        for (peerName, p) in orderedPeerPairs where !p.lost && now - p.lastHeard >= silenceLimit {
             peers[peerName]?.lost = true
             out.append(.notice(.peerLost(name: peerName, evidence: "silent for \(silenceLimit)")))
         }
@@ -902,7 +918,9 @@ public struct QuorumInstance: Sendable {
         if let pv = pendingVote {
             if pv.epoch < persistent.votedEpoch || peers[pv.name] == nil {
                 pendingVote = nil
-            } else if promise == nil || promise!.until <= now || promise!.name == pv.name {
+            } else if case .defer = voteDecision(candidate: pv.name, epoch: pv.epoch, stamp: pv.stamp, now: now) {
+                // still held back
+            } else {
                 pendingVote = nil
                 onVoteRequest(epoch: pv.epoch, from: pv.name, stamp: pv.stamp, now: now, into: &out)
             }
@@ -935,7 +953,7 @@ public struct QuorumInstance: Sendable {
 
         // Reconnect to known peers whose link is down.
         let maximumDelay = timing.reconnectMaximum
-        for (peerName, p) in peers where !p.linkUp && now >= p.reconnectAt {
+        for (peerName, p) in orderedPeerPairs where !p.linkUp && now >= p.reconnectAt {
             if let since = connecting[peerName], now - since < maximumDelay { continue }
             connecting[peerName] = now
             peers[peerName]?.reconnectAt = now + p.reconnectDelay
@@ -978,6 +996,7 @@ public struct QuorumInstance: Sendable {
         var t = min(nextHeartbeat, nextAnnounce)
         func consider(_ x: Instant) { if x > now { t = min(t, x) } }
         consider(startedAt + timing.discoveryWindow)
+        if pendingVote != nil { consider(startedAt + timing.electionTimeout) }
         consider(candidacyNotBefore)
         if let pr = promise { consider(pr.until) }
         for p in peers.values {

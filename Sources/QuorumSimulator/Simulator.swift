@@ -124,21 +124,31 @@ struct World {
     var crashFailovers: [Duration] = []
     var leaveHandovers: [Duration] = []
     var pendingFailover: (since: Instant, kind: String, from: String)? = nil
+    /// Every hook start: when, which node, what.
+    var hookLog: [(time: Instant, node: String, run: HookRun)] = []
+    var exitCodes: [String: Int32] = [:]
     var config: CoreConfiguration
 
     struct Pair: Hashable { var from: Int, to: Int }
 
     init(options: SimulationOptions, seed: UInt64) {
-        self.options = options
-        self.seed = seed
-        rng = SplitMix64(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var c = CoreConfiguration(cluster: "sim")
         c.metric = Bool.random(using: &rng) ? .age : .port
         c.onQuorumLoss = rng.next() % 4 == 0 ? .dispatch : .wait
         c.tieBreaker = rng.next() % 3 == 0
-        config = c
-        for i in 0..<options.nodes {
-            slots.append(Slot(name: "n\(i)", port: UInt16(7000 + (i * 7) % 97), address: "10.0.0.\(i + 1)"))
+        let names = (0..<options.nodes).map { "n\($0)" }
+        let ports = (0..<options.nodes).map { UInt16(7000 + ($0 * 7) % 97) }
+        self.init(options: options, seed: seed, rng: rng, configuration: c, names: names, ports: ports)
+    }
+
+    init(options: SimulationOptions, seed: UInt64, rng: SplitMix64, configuration: CoreConfiguration, names: [String], ports: [UInt16]) {
+        self.options = options
+        self.seed = seed
+        self.rng = rng
+        config = configuration
+        for (i, name) in names.enumerated() {
+            slots.append(Slot(name: name, port: ports[i], address: "10.0.0.\(i + 1)"))
         }
     }
 
@@ -161,16 +171,20 @@ struct World {
             scheduleFault(at: at, hold: hold, end: faultWindowEnd)
         }
         queue.push(at: faultWindowEnd, .fault(.finalHeal))
+        step(until: end)
+        if violations.isEmpty { checkLiveness() }
+    }
 
-        while let (time, action) = queue.pop(), time <= end {
+    /// Processes everything that happens up to `end`, checking safety after every step.
+    mutating func step(until end: Instant) {
+        while let next = queue.peekTime, next <= end, let (time, action) = queue.pop() {
             now = time
             eventCount += 1
             perform(action)
             checkSafety()
             if !violations.isEmpty { break }
         }
-        now = end
-        if violations.isEmpty { checkLiveness() }
+        if violations.isEmpty { now = max(now, end) }
     }
 
     mutating func scheduleFault(at: Instant, hold: Duration, end: Instant) {
@@ -291,6 +305,7 @@ struct World {
                 queue.push(at: at, .wake(node: i, generation: gen))
             case .exit(let code):
                 log("\(slots[i].name) exits with \(code)")
+                exitCodes[slots[i].name] = code
                 stop(i, status: .stopped)
             }
         }
@@ -306,6 +321,7 @@ struct World {
         guard slots[i].hookRunning == nil, !slots[i].hookQueue.isEmpty, slots[i].status == .running || slots[i].status == .paused else { return }
         let run = slots[i].hookQueue.removeFirst()
         slots[i].hookRunning = (run, now)
+        hookLog.append((now, slots[i].name, run))
         if run.role == .master {
             checkMasterHookStart(i, run: run)
             slots[i].masterSince = now
@@ -501,9 +517,12 @@ struct World {
 
     /// (c) after the final heal and `settle`, every node agrees on one master.
     mutating func checkLiveness() {
+        // Nodes that dispatched themselves on quorum loss after the final heal (policy
+        // `dispatch`) have left for good; the check is about the nodes still running.
         let running = slots.filter { $0.status == .running }
-        guard running.count == slots.count else {
-            violation("liveness", "not every node is running after the final heal: \(slots.map { "\($0.name)=\($0.status)" })")
+        let stoppedByPolicy = slots.filter { $0.status == .stopped && exitCodes[$0.name] == 3 }
+        guard running.count + stoppedByPolicy.count == slots.count, !running.isEmpty else {
+            violation("liveness", "nodes missing after the final heal: \(slots.map { "\($0.name)=\($0.status)" })")
             return
         }
         let masters = running.compactMap { $0.instance?.currentMaster(now: now) }
@@ -533,6 +552,7 @@ struct EventQueue<Element> {
     private var counter: UInt64 = 0
 
     var isEmpty: Bool { heap.isEmpty }
+    var peekTime: Instant? { heap.first?.time }
 
     mutating func push(at time: Instant, _ element: Element) {
         counter += 1
