@@ -69,7 +69,7 @@ public enum Notice: Sendable, Equatable {
     case peerRefused(name: String, reason: String)
     case roleChanged(from: Role, to: Role, epoch: UInt64, cause: RoleChangeCause)
     case voted(for: String, epoch: UInt64)
-    case voteDeferred(for: String, epoch: UInt64, promisedTo: String)
+    case voteDeferred(for: String, epoch: UInt64, reason: String)
     case candidacyStarted(epoch: UInt64, size: Int)
     case candidacyFailed(epoch: UInt64, reason: String)
     case steppingDown(epoch: UInt64, cause: RoleChangeCause)
@@ -79,7 +79,7 @@ public enum Notice: Sendable, Equatable {
     /// `true` for lines shown only with `-d`.
     public var isDebug: Bool {
         switch self {
-        case .voted, .voteDeferred, .candidacyStarted, .candidacyFailed, .membershipChanged, .peerConnected, .peerReentered: true
+        case .voted, .voteDeferred, .candidacyStarted, .candidacyFailed, .membershipChanged: true
         default: false
         }
     }
@@ -96,7 +96,7 @@ public enum Notice: Sendable, Equatable {
         case .peerRefused(let p, let why): "\(node) refused \(p): \(why)"
         case .roleChanged(let from, let to, let e, let cause): "\(node) is now \(to.rawValue) (was \(from.rawValue), epoch \(e), \(cause.rawValue))"
         case .voted(let c, let e): "\(node) voted for \(c) in epoch \(e)"
-        case .voteDeferred(let c, let e, let p): "\(node) defers its vote for \(c) in epoch \(e): still hears master \(p)"
+        case .voteDeferred(let c, let e, let why): "\(node) defers its vote for \(c) in epoch \(e): \(why)"
         case .candidacyStarted(let e, let n): "\(node) asks for votes in epoch \(e) (cluster of \(n))"
         case .candidacyFailed(let e, let why): "\(node) candidacy in epoch \(e) failed: \(why)"
         case .steppingDown(let e, let cause): "\(node) steps down as master of epoch \(e) (\(cause.rawValue))"

@@ -480,10 +480,10 @@ public struct QuorumInstance: Sendable {
         switch voteDecision(candidate: candidate, epoch: epoch, stamp: stamp, now: now) {
         case .grant:
             grant(candidate, epoch: epoch, now: now, into: &out)
-        case .defer(let to):
+        case .defer(let reason):
             if pendingVote == nil || pendingVote!.epoch <= epoch {
                 pendingVote = (candidate, epoch, stamp)
-                out.append(.notice(.voteDeferred(for: candidate, epoch: epoch, promisedTo: to)))
+                out.append(.notice(.voteDeferred(for: candidate, epoch: epoch, reason: reason)))
             }
         case .refuse(let sendConfiguration):
             out.append(.send(.voteReply(epoch: max(epoch, persistent.votedEpoch, highestEpoch), granted: false), to: candidate))
@@ -493,7 +493,7 @@ public struct QuorumInstance: Sendable {
 
     enum VoteDecision: Equatable {
         case grant
-        case `defer`(promisedTo: String)
+        case `defer`(reason: String)
         case refuse(sendConfiguration: Bool)
     }
 
@@ -512,10 +512,10 @@ public struct QuorumInstance: Sendable {
         // Still promised to a live master (or to another candidate): answer once that ends.
         // The promise and the master's liveness end together when the master falls silent,
         // so the candidate usually waits only for the difference in arrival times.
-        if let pr = promise, pr.until > now, pr.name != candidate { return .defer(promisedTo: pr.name) }
+        if let pr = promise, pr.until > now, pr.name != candidate { return .defer(reason: pr.isMaster ? "it still hears master \(pr.name)" : "it promised \(pr.name) its vote") }
         // A promise made before a crash lives only in memory: a restarted node keeps quiet
         // until any promise its old self made has ended.
-        if now < startedAt + timing.electionTimeout { return .defer(promisedTo: "(own restart)") }
+        if now < startedAt + timing.electionTimeout { return .defer(reason: "it started less than an election timeout ago") }
         guard wanted(now: now)?.name == candidate else { return .refuse(sendConfiguration: false) }
         return .grant
     }

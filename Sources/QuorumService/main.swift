@@ -1,4 +1,11 @@
+import Logging
+import QuorumCore
+import NIOCore
+import NIOPosix
+import QuorumControlServer
 import QuorumNode
+import QuorumSystemd
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -26,16 +33,76 @@ do {
     exit(SettingsError.exitStatus)
 }
 
+let settings: NodeSettings
 switch command {
 case .help(let usage):
     print(usage)
     exit(0)
-case .run(let settings):
-    // TODO(shell): bootstrap logging (LoggingSystem.bootstrapQuorum(debug: settings.debug)),
-    // then start the QuorumNode with `settings` in a ServiceGroup together with a HookRunner
-    // (timeout: settings.hookTimeout) and the control socket server, and exit with the
-    // node's status (0, or 3 after dispatching in a minority). Until the node exists,
-    // quorumd prints the resolved settings and exits 0.
-    print(settings)
-    exit(0)
+case .run(let s):
+    settings = s
 }
+
+LoggingSystem.bootstrapQuorum(debug: settings.debug)
+var logger = Logger(label: "quorumd")
+logger[metadataKey: "quorum.node"] = "\(settings.name)"
+
+// SIGINT keeps its default action (the original's Ctrl+C: no goodbye, peers mark the node
+// lost); SIGTERM is a graceful dispatch; a peer that vanishes must not kill us with SIGPIPE.
+signal(SIGPIPE, SIG_IGN)
+
+let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+let driver = NodeDriver(settings: settings, loop: group.next(), logger: logger)
+
+let restored: PersistentState?
+do {
+    restored = try driver.loadState()
+} catch {
+    standardError("quorumd: \(error)")
+    exit(2)
+}
+
+let hooks = HookRunner(timeout: settings.hookTimeout, logger: logger) { completion in
+    driver.hookCompleted(completion.id)
+}
+driver.hooks = hooks
+
+let control: ControlServer
+do {
+    control = try await ControlServer.bind(socketPath: settings.controlSocket, logger: logger, handler: NodeService.controlHandler(driver))
+} catch {
+    standardError("quorumd: \(error)")
+    exit(2)
+}
+
+do {
+    try await driver.start(restored: restored)
+} catch {
+    standardError("quorumd: cannot bind \(settings.address):\(settings.port) or discovery port \(settings.broadcastPort): \(error)")
+    await control.close()
+    exit(2)
+}
+driver.watchTerminal()
+// Every socket is bound and the first state is known.
+SystemdNotifier().ready()
+
+// The service group's own debug lines describe whole objects; keep them out of `-d` output.
+var lifecycleLogger = logger
+lifecycleLogger.logLevel = .info
+let serviceGroup = ServiceGroup(configuration: .init(
+    services: [
+        .init(service: hooks),
+        .init(service: control),
+        // Shut down first (services stop in reverse order): it leaves, then the rest stop.
+        .init(service: NodeService(driver: driver), successTerminationBehavior: .gracefullyShutdownGroup),
+    ],
+    gracefulShutdownSignals: [.sigterm],
+    logger: lifecycleLogger))
+
+do {
+    try await serviceGroup.run()
+} catch {
+    logger.error("quorumd stopped: \(error)")
+    exit(1)
+}
+let code = (try? await driver.exitFuture.get()) ?? 1
+exit(code)
