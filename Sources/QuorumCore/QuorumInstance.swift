@@ -95,6 +95,8 @@ public struct QuorumInstance: Sendable {
     private var state: State = .follower
     private var peers: [String: Peer] = [:]
     private var dispatchedPeers: [String: NodeIdentity] = [:]
+    /// Names that said goodbye (their instance) or were forgotten (0), not counted until they re-enter.
+    private var departed: [String: UInt64] = [:]
     private var connecting: [String: Instant] = [:]
     private var promise: Promise?
     private var pendingVote: (name: String, epoch: UInt64, stamp: ConfigurationStamp)?
@@ -171,9 +173,9 @@ public struct QuorumInstance: Sendable {
         return nil
     }
 
-    public var isMember: Bool { membership.members.contains { $0.name == name } }
+    public var isMember: Bool { members.contains { $0.name == name } }
     public var membershipStamp: ConfigurationStamp { membership.stamp }
-    public var memberNames: [String] { membership.members.map(\.name) }
+    public var memberNames: [String] { members.map(\.name) }
 
     public struct Status: Sendable, Equatable {
         public var identity: NodeIdentity
@@ -227,13 +229,28 @@ public struct QuorumInstance: Sendable {
                        isMember: isMember(p.identity.name), silence: now - p.lastHeard)
         }
         // Members we know only from the configuration (never heard in this process's life).
-        for m in membership.members where m.name != name && peers[m.name] == nil {
+        for m in members where m.name != name && peers[m.name] == nil {
             result.append(PeerStatus(identity: m, state: .lost, isMember: true, silence: nil))
         }
         for d in dispatchedPeers.values where peers[d.name] == nil {
             result.append(PeerStatus(identity: d, state: .dispatched, isMember: false, silence: nil))
         }
         return result.sorted { $0.identity.name.utf8.lexicographicallyPrecedes($1.identity.name.utf8) }
+    }
+
+    /// A one-line summary of the internal state, for traces and debugging.
+    public func debugSummary(now: Instant) -> String {
+        let stateText: String
+        switch state {
+        case .follower: stateText = "follower"
+        case .candidate(let c): stateText = "candidate(\(c.epoch), votes \(c.votes.sorted()), refusals \(c.refusals.sorted()))"
+        case .master(let m): stateText = "master(\(m.epoch), lease until \(leaseEnd(now: now)))"
+        case .resigning(let r): stateText = "resigning(\(r.epoch), hook \(r.hook), \(r.then))"
+        case .dispatched: stateText = "dispatched"
+        }
+        let promiseText = promise.map { "\($0.name)@\($0.epoch) until \($0.until)\($0.isMaster ? " master" : "")" } ?? "none"
+        let alivePeers = orderedPeers.filter { alive($0, now: now) }.map(\.identity.name)
+        return "\(name) \(role.rawValue) \(stateText) promise=\(promiseText) pending=\(pendingVote.map { "\($0.name)@\($0.epoch)" } ?? "none") voted=\(persistent.votedFor ?? "-")@\(persistent.votedEpoch) membership=\(membership.stamp)\(members.map(\.name)) alive=\(alivePeers) wanted=\(wanted(now: now)?.name ?? "none")"
     }
 
     // MARK: Events
@@ -316,6 +333,7 @@ public struct QuorumInstance: Sendable {
             return
         }
         seenNames.insert(id.name)
+        if let gone = departed[id.name], gone != id.instance { departed[id.name] = nil }
         let wasDispatched = dispatchedPeers.removeValue(forKey: id.name) != nil
         if var p = peers[id.name] {
             if p.identity.instance != id.instance {
@@ -559,7 +577,7 @@ public struct QuorumInstance: Sendable {
         out.append(.persist(persistent))
         let candidacy = Candidacy(epoch: epoch, startedAt: now, deadline: now + timing.candidacyTimeout, votes: [name], refusals: [])
         state = .candidate(candidacy)
-        out.append(.notice(.candidacyStarted(epoch: epoch, size: membership.members.count)))
+        out.append(.notice(.candidacyStarted(epoch: epoch, size: members.count)))
         for p in orderedPeers where alive(p, now: now) && isMember(p.identity.name) {
             out.append(.send(.voteRequest(epoch: epoch), to: p.identity.name))
         }
@@ -578,18 +596,24 @@ public struct QuorumInstance: Sendable {
         pendingVote = nil
         masterEpoch = c.epoch
         if membership.stamp == .bootstrap || membership.stamp.epoch < c.epoch {
-            membership = MembershipConfiguration(epoch: c.epoch, version: 1, members: membership.members)
+            membership = MembershipConfiguration(epoch: c.epoch, version: 1, members: members)
             persistent.configuration = membership
             out.append(.persist(persistent))
-            out.append(.notice(.membershipChanged(stamp: membership.stamp, size: membership.members.count)))
+            out.append(.notice(.membershipChanged(stamp: membership.stamp, size: members.count)))
         }
         nextHeartbeat = now
     }
 
     // MARK: Membership
 
+    /// The members that count: the configuration less the nodes that said goodbye to us (or
+    /// were forgotten here) and have not re-entered since.
+    private var members: [MemberEntry] {
+        departed.isEmpty ? membership.members : membership.members.filter { departed[$0.name] == nil }
+    }
+
     private func isMember(_ peerName: String) -> Bool {
-        membership.members.contains { $0.name == peerName }
+        members.contains { $0.name == peerName }
     }
 
     private mutating func updateMemberIdentity(_ id: NodeIdentity) {
@@ -607,7 +631,7 @@ public struct QuorumInstance: Sendable {
         persistent.configuration = membership
         persistent.highestEpoch = max(persistent.highestEpoch, highestEpoch)
         out.append(.persist(persistent))
-        out.append(.notice(.membershipChanged(stamp: membership.stamp, size: membership.members.count)))
+        out.append(.notice(.membershipChanged(stamp: membership.stamp, size: members.count)))
     }
 
     private mutating func sendConfigurationIfNeeded(to peer: String, into out: inout [Directive]) {
@@ -633,16 +657,16 @@ public struct QuorumInstance: Sendable {
     private mutating func admitNewcomers(now: Instant, into out: inout [Directive]) {
         guard case .master(var m) = state else { return }
         if let inFlight = m.admissionInFlight {
-            let have = membership.members.filter { member in
+            let have = members.filter { member in
                 member.name == name || (peers[member.name].map { alive($0, now: now) && $0.configuration >= inFlight } ?? false)
             }.count
-            guard have * 2 > membership.members.count else { return }
+            guard have * 2 > members.count else { return }
             m.admissionInFlight = nil
             state = .master(m)
         }
         let newcomers = peers.values.filter { alive($0, now: now) && !isMember($0.identity.name) }.map(\.identity)
         guard let next = newcomers.min(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) else { return }
-        commitMembership(membership.members + [next], now: now, into: &out)
+        commitMembership(members + [next], now: now, into: &out)
         if case .master(var m2) = state {
             m2.admissionInFlight = membership.stamp
             state = .master(m2)
@@ -655,10 +679,11 @@ public struct QuorumInstance: Sendable {
         out.append(.notice(.peerDispatched(name: peerName)))
         if let pr = promise, pr.name == peerName { releasePromise(now: now, into: &out) }
         if pendingVote?.name == peerName { pendingVote = nil }
+        // Only the master edits the configuration; everyone stops counting a node that said
+        // goodbye at once (until it re-enters), so no two configurations share a stamp.
+        departed[peerName] = p.identity.instance
         if case .master = state {
-            commitMembership(membership.members.filter { $0.name != peerName }, now: now, into: &out)
-        } else {
-            membership.members.removeAll { $0.name == peerName }
+            commitMembership(members.filter { $0.name != peerName }, now: now, into: &out)
         }
         if case .candidate(var c) = state {
             c.votes.remove(peerName)
@@ -674,10 +699,10 @@ public struct QuorumInstance: Sendable {
         peers[peerName] = nil
         dispatchedPeers[peerName] = nil
         out.append(.notice(.peerForgotten(name: peerName)))
-        if case .master = state, isMember(peerName) {
-            commitMembership(membership.members.filter { $0.name != peerName }, now: now, into: &out)
-        } else {
-            membership.members.removeAll { $0.name == peerName }
+        let wasMember = isMember(peerName)
+        departed[peerName] = 0
+        if case .master = state, wasMember {
+            commitMembership(members.filter { $0.name != peerName }, now: now, into: &out)
         }
         return .forgotten
     }
@@ -789,11 +814,11 @@ public struct QuorumInstance: Sendable {
 
     /// `true` when `present` (names) is a quorum of the membership.
     private func isQuorum(_ present: Set<String>) -> Bool {
-        let size = membership.members.count
+        let size = members.count
         guard size > 0 else { return false }
-        let count = membership.members.filter { present.contains($0.name) }.count
+        let count = members.filter { present.contains($0.name) }.count
         if count * 2 > size { return true }
-        if configuration.tieBreaker, count * 2 == size, let best = configuration.metric.best(of: membership.members) {
+        if configuration.tieBreaker, count * 2 == size, let best = configuration.metric.best(of: members) {
             return present.contains(best.name)
         }
         return false
@@ -806,7 +831,7 @@ public struct QuorumInstance: Sendable {
     }
 
     private func quorum(now: Instant) -> (size: Int, quorate: Bool) {
-        (membership.members.count, isQuorum(aliveNames(now: now)))
+        (members.count, isQuorum(aliveNames(now: now)))
     }
 
     /// The best alive member by the metric (self included when a member).
@@ -824,15 +849,15 @@ public struct QuorumInstance: Sendable {
         var times: [Instant] = [now]
         // A lost peer's acknowledgement still stands for the promise it made: a crashed voter
         // that restarts does not vote before `electionTimeout` has passed (see voteDecision).
-        for m in membership.members where m.name != name {
+        for m in members where m.name != name {
             if let t = peers[m.name]?.acknowledgedAt { times.append(t) }
         }
-        let needed = membership.members.count / 2 + 1
+        let needed = members.count / 2 + 1
         times.sort(by: >)
         if times.count >= needed { return times[needed - 1] + timing.leaseDuration }
         // With the tie-breaker, half the cluster holding the best member is enough.
-        if configuration.tieBreaker, membership.members.count % 2 == 0, times.count == membership.members.count / 2,
-           let best = configuration.metric.best(of: membership.members) {
+        if configuration.tieBreaker, members.count % 2 == 0, times.count == members.count / 2,
+           let best = configuration.metric.best(of: members) {
             let holders = Set([name] + peers.values.filter { $0.acknowledgedAt != nil }.map(\.identity.name))
             if holders.contains(best.name) { return times[times.count - 1] + timing.leaseDuration }
         }
@@ -904,7 +929,7 @@ public struct QuorumInstance: Sendable {
             let stillWanted = wanted(now: now)?.name == name
             if isQuorum(c.votes) {
                 becomeMaster(c, now: now, into: &out)
-            } else if c.refusals.count * 2 >= membership.members.count || now >= c.deadline || !stillWanted || !q.quorate {
+            } else if c.refusals.count * 2 >= members.count || now >= c.deadline || !stillWanted || !q.quorate {
                 failCandidacy(c, reason: !stillWanted ? "a better node is alive" : (!q.quorate ? "no quorum" : "not enough votes"), now: now, into: &out)
             }
         }

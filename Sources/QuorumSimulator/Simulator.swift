@@ -307,6 +307,8 @@ struct World {
                 log("\(slots[i].name) exits with \(code)")
                 exitCodes[slots[i].name] = code
                 stop(i, status: .stopped)
+                // A leave that was still finishing at the final heal: the node comes back too.
+                if healedAt != nil, code == 0 { queue.push(at: now + .milliseconds(10), .fault(.rejoin(i))) }
             }
         }
     }
@@ -532,6 +534,7 @@ struct World {
         if masters.count != running.count || names.count != 1 {
             let view = running.map { s in "\(s.name):\(s.instance?.role.rawValue ?? "-")→\(s.instance?.currentMaster(now: now)?.name ?? "none")" }
             violation("liveness", "no agreement on one master \(options.settle) after healing: \(view.joined(separator: " "))")
+            for s in running { log("state: \(s.instance?.debugSummary(now: now) ?? "-")") }
             return
         }
         if masterIndex() == nil { violation("liveness", "the agreed master \(names.first!) does not hold a lease") }

@@ -44,7 +44,7 @@ struct QuorumSim: ParsableCommand {
             print("  faults:")
             for f in r.faults { print("    \(f)") }
             print("  replay: swift run -c release quorum-sim --schedules 1 --nodes \(nodes) --seconds \(seconds) --seed \(r.seed) --trace\(plant.map { " --plant \($0)" } ?? "")")
-            if trace { for line in r.trace.suffix(400) { print("    \(line)") } }
+            if trace { for line in r.trace { print("    \(line)") } }
         }
         if trace, summary.failedSchedules.isEmpty, let r = runSchedules(count: 1, firstSeed: seed, options: options).failedSchedules.first ?? nil {
             _ = r

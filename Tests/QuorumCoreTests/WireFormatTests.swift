@@ -1,0 +1,178 @@
+import QuorumCore
+import QuorumSimulator
+import Testing
+
+@Suite("Wire format")
+struct WireFormatTests {
+    static let a = NodeIdentity(name: "node-A.1_x", instance: 0xDEAD_BEEF_0102_0304, address: "fe80::1%eth0", port: 6170, birth: 1_795_795_972_208)
+    static let long = NodeIdentity(name: String(repeating: "n", count: 64), instance: 1, address: "198.18.0.1", port: 65535, birth: -5)
+
+    static let samples: [Message] = [
+        .announce(Announce(cluster: "quorum", identity: a)),
+        .announce(Announce(cluster: String(repeating: "c", count: 64), identity: long)),
+        .hello(Hello(cluster: "quorum", identity: a)),
+        .heartbeat(Heartbeat(epoch: 7, role: .master, holding: 7, following: MasterClaim(name: "A", instance: 9, epoch: 7), sequence: 123, echo: 122, configuration: ConfigurationStamp(epoch: 7, version: 3))),
+        .heartbeat(Heartbeat(epoch: 0, role: .discovering, holding: nil, following: nil, sequence: 0, echo: 0, configuration: .bootstrap)),
+        .voteRequest(epoch: .max),
+        .voteReply(epoch: 3, granted: true),
+        .voteReply(epoch: 4, granted: false),
+        .members(MembershipConfiguration(epoch: 2, version: 9, members: [a, long])),
+        .members(MembershipConfiguration(epoch: 1, version: 1, members: [])),
+        .resign(epoch: 12),
+        .bye,
+        .forget(name: "C"),
+    ]
+
+    @Test("every message survives a round trip", arguments: samples)
+    func roundTrip(_ m: Message) throws {
+        let bytes = WireFormat.encode(m)
+        #expect(try WireFormat.decode(bytes) == .message(m, consumed: bytes.count))
+    }
+
+    @Test("a frame cut anywhere asks for more data and consumes nothing", arguments: samples)
+    func truncatedFramesNeedMoreData(_ m: Message) throws {
+        let bytes = WireFormat.encode(m)
+        for cut in 0..<bytes.count {
+            #expect(try WireFormat.decode(Array(bytes[..<cut])) == .needMoreData)
+        }
+    }
+
+    @Test("frames back to back are decoded one at a time")
+    func framesInAStream() throws {
+        var stream: [UInt8] = []
+        for m in Self.samples { stream += WireFormat.encode(m) }
+        var decoded: [Message] = []
+        var offset = 0
+        while offset < stream.count {
+            guard case .message(let m, let n) = try WireFormat.decode(Array(stream[offset...])) else {
+                Issue.record("stopped at \(offset)")
+                return
+            }
+            decoded.append(m)
+            offset += n
+        }
+        #expect(decoded == Self.samples)
+    }
+
+    @Test("a frame of a newer format version is skipped whole")
+    func newerVersionIsSkipped() throws {
+        var bytes = WireFormat.encode(.bye)
+        bytes[2] = 9
+        #expect(try WireFormat.decode(bytes) == .unsupportedVersion(9, consumed: bytes.count))
+        #expect(try WireFormat.decodeDatagram(bytes) == nil)
+    }
+
+    @Test("bad headers, oversized lengths, bad names and trailing bytes are errors")
+    func malformedFrames() {
+        #expect(throws: WireError.badMagic) { try WireFormat.decode([0x00]) }
+        #expect(throws: WireError.badMagic) { try WireFormat.decode([0x51, 0x00]) }
+        var huge = WireFormat.encode(.bye)
+        huge[6] = 0x7F
+        #expect(throws: WireError.tooLong("payload", 0x7F00_0000)) { try WireFormat.decode(huge) }
+        var tag = WireFormat.encode(.bye)
+        tag[5] = 200
+        #expect(throws: WireError.tooLong("authentication tag", 200)) { try WireFormat.decode(tag) }
+        var type = WireFormat.encode(.bye)
+        type[3] = 99
+        #expect(throws: WireError.unknownType(99)) { try WireFormat.decode(type) }
+        var badName = WireFormat.encode(.forget(name: "C"))
+        badName[badName.count - 1] = UInt8(ascii: "/")
+        #expect(throws: WireError.badName) { try WireFormat.decode(badName) }
+        var trailing = WireFormat.encode(.resign(epoch: 1))
+        trailing[9] += 1
+        trailing.append(0)
+        #expect(throws: WireError.trailingBytes(1)) { try WireFormat.decode(trailing) }
+        let tooBig = [UInt8](repeating: 0x51, count: WireFormat.maximumDatagram + 1)
+        #expect(throws: WireError.tooLong("datagram", WireFormat.maximumDatagram + 1)) { try WireFormat.decodeDatagram(tooBig) }
+    }
+
+    @Test("random and mutated bytes never trap: every input gives a message, a request for more, a skip or an error")
+    func randomBytesNeverTrap() {
+        var rng = SplitMix64(seed: 42)
+        let valid = Self.samples.map(WireFormat.encode)
+        var outcomes = [0, 0, 0, 0]
+        for i in 0..<20_000 {
+            var bytes: [UInt8]
+            if i % 2 == 0 {
+                bytes = (0..<Int.random(in: 0...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                if bytes.count >= 2, i % 4 == 0 { bytes[0] = 0x51; bytes[1] = 0x4D; if bytes.count > 2 { bytes[2] = 1 } }
+            } else {
+                bytes = valid[Int.random(in: 0..<valid.count, using: &rng)]
+                for _ in 0..<Int.random(in: 1...4, using: &rng) where !bytes.isEmpty {
+                    bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                }
+            }
+            do {
+                switch try WireFormat.decode(bytes) {
+                case .message: outcomes[0] += 1
+                case .needMoreData: outcomes[1] += 1
+                case .unsupportedVersion: outcomes[2] += 1
+                }
+                _ = try? WireFormat.decodeDatagram(bytes)
+            } catch {
+                outcomes[3] += 1
+            }
+        }
+        #expect(outcomes[3] > 0 && outcomes[0] > 0, "both valid and invalid inputs were exercised: \(outcomes)")
+    }
+
+    @Test("persisted state round-trips and garbage is refused with a clear error")
+    func persistentState() throws {
+        let s = PersistentState(votedEpoch: 5, votedFor: "A", highestEpoch: 6, configuration: MembershipConfiguration(epoch: 5, version: 2, members: [Self.a, Self.long]))
+        #expect(try PersistentState(decoding: s.encoded()) == s)
+        #expect(try PersistentState(decoding: PersistentState().encoded()) == PersistentState())
+        #expect(throws: PersistentState.DecodeError.notAStateFile) { try PersistentState(decoding: [1, 2, 3]) }
+        var newer = s.encoded()
+        newer[2] = 7
+        #expect(throws: PersistentState.DecodeError.newerVersion(7)) { try PersistentState(decoding: newer) }
+        let cut = Array(s.encoded().dropLast(3))
+        #expect(throws: PersistentState.DecodeError.corrupt(.truncated)) { try PersistentState(decoding: cut) }
+    }
+
+    @Test("the metric is a total order: every node picks the same best node")
+    func metricIsTotal() {
+        let nodes = [
+            NodeIdentity(name: "b", instance: 2, address: "x", port: 10, birth: 100),
+            NodeIdentity(name: "a", instance: 1, address: "x", port: 10, birth: 100),
+            NodeIdentity(name: "a", instance: 3, address: "y", port: 10, birth: 100),
+            NodeIdentity(name: "c", instance: 1, address: "x", port: 5, birth: 200),
+        ]
+        #expect(Metric.age.best(of: nodes)?.instance == 1 && Metric.age.best(of: nodes)?.name == "a")
+        #expect(Metric.port.best(of: nodes)?.name == "c")
+        for metric in Metric.allCases {
+            #expect(Metric.allCases.count == 2)
+            for x in nodes { for y in nodes where x != y {
+                #expect(metric.isBetter(x, than: y) != metric.isBetter(y, than: x), "exactly one of two distinct nodes is better")
+            } }
+            #expect(metric.best(of: nodes) == metric.best(of: nodes.reversed()))
+        }
+    }
+}
+
+@Suite("Simulator")
+struct SimulatorTests {
+    @Test("seeded fault schedules find no violation")
+    func schedulesHoldTheGuarantees() {
+        var options = SimulationOptions()
+        options.duration = .seconds(10)
+        let summary = runSchedules(count: 60, firstSeed: 900, options: options)
+        #expect(summary.schedules == 60)
+        #expect(summary.violations.isEmpty, "\(summary.violations.prefix(3))")
+        #expect(!summary.crashFailovers.isEmpty)
+    }
+
+    @Test("a seed replays exactly")
+    func seedsReplay() {
+        let simulator = ClusterSimulator(options: SimulationOptions())
+        let a = simulator.run(seed: 77), b = simulator.run(seed: 77)
+        #expect(a.faults == b.faults && a.events == b.events && a.crashFailovers == b.crashFailovers)
+    }
+
+    @Test("planted bugs are caught", arguments: PlantedBug.allCases)
+    func plantedBugsAreCaught(_ bug: PlantedBug) {
+        var options = SimulationOptions()
+        options.plantedBug = bug
+        let summary = runSchedules(count: 60, firstSeed: 1, options: options)
+        #expect(!summary.violations.isEmpty)
+    }
+}
