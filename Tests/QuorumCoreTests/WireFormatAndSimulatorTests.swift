@@ -161,6 +161,15 @@ struct SimulatorTests {
         #expect(!summary.crashFailovers.isEmpty)
     }
 
+    /// Seeds that once found a real violation, kept so the bug cannot come back.
+    /// 6841: followers removed a departed node from the membership without a master, so two
+    /// different configurations shared one stamp and no candidate could ever win.
+    @Test("seeds that once failed hold now", arguments: [UInt64(6841)])
+    func regressions(seed: UInt64) {
+        let result = ClusterSimulator(options: SimulationOptions()).run(seed: seed)
+        #expect(result.violations.isEmpty, "\(result.violations)")
+    }
+
     @Test("a seed replays exactly")
     func seedsReplay() {
         let simulator = ClusterSimulator(options: SimulationOptions())
