@@ -13,7 +13,8 @@
 #
 # Usage: swift build -c release && bench/failover.sh
 # Environment: RUNS (20), IDLE_SECONDS (30), QUORUMD / QUORUMCTL (the release binaries),
-#              BENCH_TIMEOUT (total seconds allowed, 900).
+#              BENCH_TIMEOUT (total seconds allowed, 900), SAMPLES=1 (print every sample),
+#              KEEP=1 (keep the temporary directory with logs and hooks.log).
 # Every process and the temporary directory are removed on exit, whatever happens.
 set -euo pipefail
 
@@ -38,7 +39,7 @@ cleanup() {
     local name
     for name in "${!PID[@]}"; do kill -KILL "${PID[$name]}" 2>/dev/null || true; done
     { wait; } 2>/dev/null || true
-    rm -rf "$DIR"
+    if [[ ${KEEP:-0} == 1 ]]; then echo "kept $DIR" >&2; else rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -178,6 +179,7 @@ failover() {  # $1 signal number, $2 output file
         t0=$("$QB" kill "$signal" "${PID[$master]}")
         wait_until 20 new_master_hook "$lines" "$master" || fail "run $run: no new master after signal $signal to $master"
         echo $(( HOOK_T - t0 )) >>"$out"
+        echo "$t0 $master signal $signal run $run -> $(( (HOOK_T - t0) / 1000000 )) ms" >>"$DIR/runs.log"
         stop_and_reap "$master"
         start_node "$master"
         printf '.' >&2
@@ -249,6 +251,9 @@ row() {  # label unit file divisor
     local n med p99 min max
     read -r n med p99 min max <<<"$(summary "$3" "$4")"
     printf '%-50s %4s %10s %10s %10s %10s  %s\n' "$1" "$n" "$med" "$p99" "$min" "$max" "$2"
+    if [[ ${SAMPLES:-0} == 1 ]]; then
+        awk -v div="$4" '{ printf "%s%.1f", (NR > 1 ? " " : "    samples: "), $1 / div } END { print "" }' "$3"
+    fi
 }
 echo
 echo "quorumd failover bench — ${#NODES[@]} nodes on loopback, $QUORUMD, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"

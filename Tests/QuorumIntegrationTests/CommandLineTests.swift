@@ -93,7 +93,7 @@ extension IntegrationTests {
                     let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
                     return text.contains(" B master \(epoch) master")
                 }
-                #expect(c.log("B").contains("I am master"), "the hook's output goes to the node's log")
+                try await c.waitUntil("the hook's output is in the node's log") { c.log("B").contains("I am master") }
             }
         }
 
