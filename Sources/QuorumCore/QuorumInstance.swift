@@ -71,6 +71,10 @@ public struct QuorumInstance: Sendable {
         var epoch: UInt64
         /// The configuration stamp of the admission still waiting for a majority, if any.
         var admissionInFlight: ConfigurationStamp?
+        /// The members before that admission.
+        var previousMembers: [MemberEntry]? = nil
+        /// When the vote requests of the election were sent.
+        var requestedAt: Instant
     }
 
     enum Afterwards: Sendable, Equatable {
@@ -107,6 +111,7 @@ public struct QuorumInstance: Sendable {
     public private(set) var role: Role = .discovering
     private let startedAt: Instant
     private var started = false
+    private var knowsCluster = false
     private var announceCount = 0
     private var nextAnnounce: Instant
     private var nextHeartbeat: Instant
@@ -139,10 +144,11 @@ public struct QuorumInstance: Sendable {
         }
         self.persistent = persistent
         highestEpoch = max(persistent.highestEpoch, persistent.votedEpoch)
+        masterEpoch = persistent.configuration?.epoch ?? 0
         startedAt = now
         nextAnnounce = now
         nextHeartbeat = now
-        candidacyNotBefore = now + configuration.timing.discoveryWindow
+        candidacyNotBefore = now
         seenNames = [identity.name]
         random = SplitMix64(seed: seed)
     }
@@ -215,7 +221,8 @@ public struct QuorumInstance: Sendable {
             m.name == name ? identity : peers[m.name]?.identity
         }
         let connectedCount = peers.values.filter { alive($0, now: now) }.count
-        let lostCount = peers.values.filter { !alive($0, now: now) && isMember($0.identity.name) }.count
+        // Lost: members not alive, heard from in this process's life or known only from the membership.
+        let lostCount = members.filter { m in m.name != name && !(peers[m.name].map { alive($0, now: now) } ?? false) }.count
         return Status(
             identity: identity, cluster: configuration.cluster, role: role, master: master?.name,
             masterIdentity: masterIdentity, quorate: q.quorate, epoch: masterEpoch, clusterSize: q.size,
@@ -361,8 +368,11 @@ public struct QuorumInstance: Sendable {
         _ = wasDispatched
         updateMemberIdentity(id)
         if membership.stamp == .bootstrap, !isMember(id.name) {
-            // Before any master exists, everyone seen counts.
+            // Before any master exists, everyone seen counts, also after a restart: a node that
+            // has seen others never again starts as a lone cluster of one.
             membership.members.append(id)
+            persistent.configuration = membership
+            out.append(.persist(persistent))
         }
         // Greet at once: our view of the master and membership reach the newcomer in one round trip.
         sendConfigurationIfNeeded(to: id.name, into: &out)
@@ -480,6 +490,7 @@ public struct QuorumInstance: Sendable {
             return
         }
         highestEpoch = max(highestEpoch, epoch)
+        knowsCluster = true
         promise = Promise(name: master, instance: instance, epoch: epoch, until: now + timing.electionTimeout, isMaster: true)
         if pendingVote.map({ $0.epoch <= epoch }) == true { pendingVote = nil }
         masterEpoch = max(masterEpoch, epoch)
@@ -554,6 +565,11 @@ public struct QuorumInstance: Sendable {
     }
 
     private mutating func onVoteReply(epoch: UInt64, granted: Bool, from: String, now: Instant, into out: inout [Directive]) {
+        if case .master(let m) = state, granted, epoch == m.epoch, peers[from]?.acknowledgedAt == nil {
+            // A vote that arrives after the election was won is still a promise, made after the request.
+            peers[from]?.acknowledgedAt = m.requestedAt
+            return
+        }
         guard case .candidate(var c) = state else {
             highestEpoch = max(highestEpoch, epoch)
             return
@@ -591,7 +607,7 @@ public struct QuorumInstance: Sendable {
     }
 
     private mutating func becomeMaster(_ c: Candidacy, now: Instant, into out: inout [Directive]) {
-        state = .master(Mastership(epoch: c.epoch, admissionInFlight: nil))
+        state = .master(Mastership(epoch: c.epoch, admissionInFlight: nil, requestedAt: c.startedAt))
         promise = nil
         pendingVote = nil
         masterEpoch = c.epoch
@@ -600,6 +616,8 @@ public struct QuorumInstance: Sendable {
             persistent.configuration = membership
             out.append(.persist(persistent))
             out.append(.notice(.membershipChanged(stamp: membership.stamp, size: members.count)))
+            // Everyone learns the new master's membership at once, not a heartbeat later.
+            for p in orderedPeers where p.linkUp { sendConfigurationIfNeeded(to: p.identity.name, into: &out) }
         }
         nextHeartbeat = now
     }
@@ -643,9 +661,14 @@ public struct QuorumInstance: Sendable {
     }
 
     /// The master changes the membership: bump the version, persist, tell everyone.
+    /// Any change of the member list keeps the list before it backing the lease until a
+    /// quorum has the new one (see `leaseEnd`).
     private mutating func commitMembership(_ members: [MemberEntry], now: Instant, into out: inout [Directive]) {
-        guard case .master(let m) = state else { return }
+        guard case .master(var m) = state else { return }
+        if m.previousMembers == nil { m.previousMembers = self.members }
         membership = MembershipConfiguration(epoch: m.epoch, version: membership.stamp.epoch == m.epoch ? membership.version + 1 : 1, members: members)
+        m.admissionInFlight = membership.stamp
+        state = .master(m)
         persistent.configuration = membership
         out.append(.persist(persistent))
         out.append(.notice(.membershipChanged(stamp: membership.stamp, size: members.count)))
@@ -662,15 +685,12 @@ public struct QuorumInstance: Sendable {
             }.count
             guard have * 2 > members.count else { return }
             m.admissionInFlight = nil
+            m.previousMembers = nil
             state = .master(m)
         }
         let newcomers = peers.values.filter { alive($0, now: now) && !isMember($0.identity.name) }.map(\.identity)
         guard let next = newcomers.min(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) else { return }
         commitMembership(members + [next], now: now, into: &out)
-        if case .master(var m2) = state {
-            m2.admissionInFlight = membership.stamp
-            state = .master(m2)
-        }
     }
 
     private mutating func dispatch(_ peerName: String, now: Instant, into out: inout [Directive]) {
@@ -791,8 +811,10 @@ public struct QuorumInstance: Sendable {
         guard newRole != role else { return nil }
         let previous = role
         role = newRole
-        let master = currentMaster(now: now)
-        let epoch = heldEpoch ?? master?.epoch ?? masterEpoch
+        let current = currentMaster(now: now)
+        let epoch = heldEpoch ?? current?.epoch ?? masterEpoch
+        // A node without quorum, or one that left, has no master to name.
+        let master = newRole == .noQuorum || newRole == .dispatched ? nil : current
         out.append(.notice(.roleChanged(from: previous, to: newRole, epoch: epoch, cause: cause)))
         guard newRole != .discovering else { return nil }
         let id = nextHookID
@@ -844,21 +866,31 @@ public struct QuorumInstance: Sendable {
     // MARK: Lease
 
     private func leaseEnd(now: Instant) -> Instant {
-        guard case .master = state else { return now }
-        // Self acknowledges at `now`; each follower at the send time of the last heartbeat it echoed.
+        guard case .master(let m) = state else { return now }
+        // While an admission is in flight, a quorum of the configuration before it also holds
+        // the lease: one added member keeps every old and new majority overlapping, and the
+        // newcomer has not acknowledged anything yet.
+        let current = lease(over: members, now: now)
+        guard let previous = m.previousMembers else { return current }
+        return max(current, lease(over: previous, now: now))
+    }
+
+    /// When the lease backed by a quorum of `list` ends. Self acknowledges at `now`; each
+    /// follower at the send time of the last heartbeat it echoed. A lost peer's
+    /// acknowledgement still stands for the promise it made: a crashed voter that restarts
+    /// does not vote before `electionTimeout` has passed (see voteDecision).
+    private func lease(over list: [MemberEntry], now: Instant) -> Instant {
         var times: [Instant] = [now]
-        // A lost peer's acknowledgement still stands for the promise it made: a crashed voter
-        // that restarts does not vote before `electionTimeout` has passed (see voteDecision).
-        for m in members where m.name != name {
+        for m in list where m.name != name {
             if let t = peers[m.name]?.acknowledgedAt { times.append(t) }
         }
-        let needed = members.count / 2 + 1
+        let needed = list.count / 2 + 1
         times.sort(by: >)
         if times.count >= needed { return times[needed - 1] + timing.leaseDuration }
         // With the tie-breaker, half the cluster holding the best member is enough.
-        if configuration.tieBreaker, members.count % 2 == 0, times.count == members.count / 2,
-           let best = configuration.metric.best(of: members) {
-            let holders = Set([name] + peers.values.filter { $0.acknowledgedAt != nil }.map(\.identity.name))
+        if configuration.tieBreaker, list.count % 2 == 0, times.count == list.count / 2,
+           let best = configuration.metric.best(of: list) {
+            let holders = Set([name] + list.filter { peers[$0.name]?.acknowledgedAt != nil }.map(\.name))
             if holders.contains(best.name) { return times[times.count - 1] + timing.leaseDuration }
         }
         return now
@@ -900,7 +932,10 @@ public struct QuorumInstance: Sendable {
         if let pr = promise, pr.until <= now { releasePromise(now: now, into: &out) }
 
         let q = quorum(now: now)
-        let settled = now >= startedAt + timing.discoveryWindow
+        // A node has settled once its discovery window is over, or once it has heard a master:
+        // then it knows the cluster and need not wait (a newcomer better than the master takes
+        // over without delay).
+        let settled = knowsCluster || now >= startedAt + timing.discoveryWindow
 
         // The master keeps its role only within its lease, with a quorum, and while it is the best.
         if case .master(let m) = state {
@@ -1003,7 +1038,13 @@ public struct QuorumInstance: Sendable {
             if case .leave = r.then { return }
             target = q.quorate ? .slave : .noQuorum
         case .follower, .candidate:
-            if currentMaster(now: now) != nil && q.quorate {
+            if let m = currentMaster(now: now), q.quorate, role == .discovering,
+               let master = peers[m.name]?.identity, configuration.metric.isBetter(identity, than: master),
+               now < startedAt + timing.discoveryWindow + timing.electionTimeout {
+                // A newcomer better than the master by the metric: the master hands over to it,
+                // so it goes straight to master instead of running its slave hook first.
+                target = .discovering
+            } else if currentMaster(now: now) != nil && q.quorate {
                 target = .slave
                 cause = role == .discovering ? .joined : (role == .noQuorum ? .quorumRegained : .masterChanged)
             } else if !q.quorate {
@@ -1021,6 +1062,7 @@ public struct QuorumInstance: Sendable {
         var t = min(nextHeartbeat, nextAnnounce)
         func consider(_ x: Instant) { if x > now { t = min(t, x) } }
         consider(startedAt + timing.discoveryWindow)
+        consider(startedAt + timing.discoveryWindow + timing.electionTimeout)
         if pendingVote != nil { consider(startedAt + timing.electionTimeout) }
         consider(candidacyNotBefore)
         if let pr = promise { consider(pr.until) }

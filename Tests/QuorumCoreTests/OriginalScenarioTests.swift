@@ -40,12 +40,15 @@ struct OriginalScenarioTests {
     func dispatchedNicknameReenters() {
         var c = Self.cluster(Array(Self.four.prefix(3)))
         #expect(c.run(until: .seconds(3)) { $0.allAgree(on: "A") } != nil)
+        let epoch = c.status("A")?.epoch
         c.leave("C")
         #expect(c.run(until: .seconds(1)) { $0.peerState("C", seenBy: "A") == .dispatched && $0.peerState("C", seenBy: "B") == .dispatched } != nil)
         c.start("C")
         let back = c.run(until: .seconds(2)) { c in
             ["A", "B"].allSatisfy { c.peerState("C", seenBy: $0) == .connected } && c.status("A")?.clusterSize == 3
+                && c.status("C")?.role == .slave
         }
+        #expect(c.status("A")?.epoch == epoch, "the master did not change")
         #expect(back != nil)
         #expect(!c.peers(of: "A").contains { $0.state == .dispatched }, "no one lists the old entry as dispatched")
         #expect(!c.peers(of: "B").contains { $0.state == .dispatched })

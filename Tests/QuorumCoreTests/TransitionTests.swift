@@ -389,3 +389,64 @@ struct TransitionTests {
         #expect(c.run(until: .seconds(3)) { $0.allAgree(on: "A") && $0.status("A")?.clusterSize == 5 } != nil)
     }
 }
+
+@Suite("Joins and re-entries leave the master alone")
+struct StableMasterTests {
+    static func settled(_ names: [String], metric: Metric = .age) -> SimulatedCluster {
+        var config = CoreConfiguration(cluster: "test")
+        config.metric = metric
+        let ports: [String: UInt16] = ["A": 6004, "B": 6003, "C": 6002, "D": 6001, "E": 6000]
+        var c = SimulatedCluster(nodes: names.map { ($0, ports[$0]!) }, configuration: config)
+        for n in names.dropLast() { c.start(n); c.run(for: .milliseconds(30)) }
+        return c
+    }
+
+    @Test("a node that joins or re-enters changes neither the master, nor its epoch, nor its hooks")
+    func joinKeepsMaster() {
+        var c = Self.settled(["A", "B", "C", "D"])
+        #expect(c.run(until: .seconds(3)) { $0.allAgree(on: "A") } != nil)
+        let epoch = c.status("A")!.epoch
+        let hooksBefore = c.hooks.filter { $0.node == "A" }.count
+        c.start("D")
+        #expect(c.run(until: .seconds(1)) { $0.status("D")?.role == .slave && $0.status("A")?.clusterSize == 4 } != nil)
+        c.kill("C")
+        c.run(for: .milliseconds(100))
+        c.restart("C")
+        #expect(c.run(until: .seconds(2)) { $0.status("C")?.role == .slave && $0.status("A")?.lost == 0 } != nil)
+        c.run(for: .seconds(2))
+        #expect(c.status("A")?.epoch == epoch, "epoch unchanged")
+        #expect(c.masters == ["A"])
+        #expect(c.hooks.filter { $0.node == "A" }.count == hooksBefore, "no hook ran on the master")
+        #expect(c.violations.isEmpty)
+    }
+
+    @Test("a newcomer that is best by the metric goes straight to master, without a slave hook")
+    func bestNewcomerTakesOver() {
+        var c = Self.settled(["A", "B", "C", "D"], metric: .port)
+        #expect(c.run(until: .seconds(3)) { $0.allAgree(on: "C") } != nil)
+        c.start("D")  // port 6001: the best
+        let took = c.run(until: .seconds(2)) { $0.allAgree(on: "D") && $0.masters == ["D"] }
+        #expect(took != nil)
+        #expect(took.map { $0 < .milliseconds(200) } == true, "took \(String(describing: took))")
+        #expect(c.hooks.filter { $0.node == "D" }.map(\.run.role) == [.master])
+        #expect(c.violations.isEmpty)
+    }
+
+    @Test("status counts as lost the members known only from the membership, and a no-quorum hook names no master")
+    func lostMembersAndNoQuorumHook() {
+        var c = Self.settled(["A", "B", "C", "D", "E"])
+        c.start("D")
+        #expect(c.run(until: .seconds(3)) { $0.allAgree(on: "A") && $0.status("A")?.clusterSize == 4 } != nil)
+        c.kill("D")
+        c.kill("A")
+        c.kill("B")
+        #expect(c.run(until: .seconds(2)) { $0.status("C")?.role == .noQuorum } != nil)
+        c.kill("C")
+        c.restart("C")  // knows A, B, D only from its saved membership
+        c.run(for: .seconds(2))
+        #expect(c.status("C")?.lost == 3)
+        #expect(c.status("C")?.clusterSize == 4)
+        let noQuorumHooks = c.hooks.filter { $0.run.role == .noQuorum }
+        #expect(!noQuorumHooks.isEmpty && noQuorumHooks.allSatisfy { $0.run.master == nil })
+    }
+}
