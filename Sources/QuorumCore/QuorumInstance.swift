@@ -932,10 +932,12 @@ public struct QuorumInstance: Sendable {
         if let pr = promise, pr.until <= now { releasePromise(now: now, into: &out) }
 
         let q = quorum(now: now)
-        // A node has settled once its discovery window is over, or once it has heard a master:
-        // then it knows the cluster and need not wait (a newcomer better than the master takes
-        // over without delay).
-        let settled = knowsCluster || now >= startedAt + timing.discoveryWindow
+        // A node has settled once its discovery window is over: until then it may not have
+        // linked with every peer yet, so it neither judges its quorum (no `no-quorum`, no
+        // dispatch) nor, unless it has already heard a master, campaigns. A newcomer better
+        // than the master it heard takes over without waiting.
+        let settled = now >= startedAt + timing.discoveryWindow
+        let mayCampaign = settled || knowsCluster
 
         // The master keeps its role only within its lease, with a quorum, and while it is the best.
         if case .master(let m) = state {
@@ -968,7 +970,7 @@ public struct QuorumInstance: Sendable {
                 failCandidacy(c, reason: !stillWanted ? "a better node is alive" : (!q.quorate ? "no quorum" : "not enough votes"), now: now, into: &out)
             }
         }
-        if case .follower = state, settled, now >= candidacyNotBefore, isMember, expectedNodesSeen, q.quorate,
+        if case .follower = state, mayCampaign, now >= candidacyNotBefore, isMember, expectedNodesSeen, q.quorate,
            promise == nil || promise!.until <= now, wanted(now: now)?.name == name {
             startCandidacy(now: now, into: &out)
             if case .candidate(let c) = state, isQuorum(c.votes) { becomeMaster(c, now: now, into: &out) }

@@ -30,6 +30,9 @@ public final class NodeDriver: @unchecked Sendable {
     private var core: QuorumInstance?
     public private(set) var identity: NodeIdentity?
     private let startedAt = NIODeadline.now()
+    /// The wall-clock time of this start, taken before any socket is bound, so that of two
+    /// nodes started one after the other the first is the older.
+    private let birth = NodeDriver.wallClockMilliseconds()
     private var server: Channel?
     private var discovery: Channel?
     private var stdinChannel: Channel?
@@ -92,7 +95,7 @@ public final class NodeDriver: @unchecked Sendable {
             let port = UInt16(server.localAddress?.port ?? Int(self.settings.port))
             let devices = (try? System.enumerateDevices()) ?? []
             let address = AdvertisedAddress.choose(bind: self.settings.address, broadcast: self.settings.broadcastAddress, devices: devices)
-            let birth = Self.wallClockMilliseconds()
+            let birth = self.birth
             let identity = NodeIdentity(name: self.settings.name, instance: UInt64.random(in: 1...UInt64.max), address: address, port: port, birth: birth)
             self.identity = identity
             self.broadcastTarget = try SocketAddress(ipAddress: self.settings.broadcastAddress, port: Int(self.settings.broadcastPort))
