@@ -397,9 +397,11 @@ public struct QuorumInstance: Sendable {
         p.linkUp = false
         switch loss {
         case .closed:
-            // Probe at once: a refused reconnect proves the process is gone.
+            // Probe at once: a refused reconnect proves the process is gone. A dying process's
+            // listening socket may outlive its links by a moment (the probe is accepted, then
+            // reset), so probe again quickly: 2, 4, 8 ms … up to the usual back-off.
             p.reconnectAt = now
-            p.reconnectDelay = timing.reconnectMinimum
+            p.reconnectDelay = .milliseconds(2)
         case .refused:
             if !p.lost {
                 p.lost = true

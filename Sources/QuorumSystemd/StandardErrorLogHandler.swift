@@ -42,7 +42,8 @@ public struct StandardErrorLogHandler: LogHandler {
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let own = event.metadata { merged.merge(own) { $1 } }
         let withMetadata = showMetadata || logLevel <= .debug
-        var line = Self.format(level: event.level, message: "\(event.message)", metadata: withMetadata ? merged : [:])
+        // A wall-clock time with milliseconds first (journald stamps its own entries).
+        var line = Self.timestamp() + " " + Self.format(level: event.level, message: "\(event.message)", metadata: withMetadata ? merged : [:])
         line.append("\n")
         var bytes = Array(line.utf8)
         var offset = 0
@@ -57,6 +58,17 @@ public struct StandardErrorLogHandler: LogHandler {
             offset += written
         }
         bytes.removeAll()
+    }
+
+    /// `HH:MM:SS.mmm` in UTC.
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let day = Int(ts.tv_sec) % 86_400
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let ms = Int(ts.tv_nsec) / 1_000_000
+        let millis = ms < 10 ? "00\(ms)" : (ms < 100 ? "0\(ms)" : "\(ms)")
+        return "\(two(day / 3600)):\(two(day / 60 % 60)):\(two(day % 60)).\(millis)"
     }
 
     /// The line for one entry, without the trailing newline. Pure, for tests.

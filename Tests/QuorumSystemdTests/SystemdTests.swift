@@ -165,7 +165,12 @@ struct StandardErrorFormatTests {
         let asked = Logger(label: "a") { _ in StandardErrorLogHandler(logLevel: .info, showMetadata: true, fileDescriptor: fd) }
         asked.warning("asked", metadata: ["k": "v"])
 
-        #expect(readTextFile(path) == "info hello\ndebug shown quorum.node=B\nwarning asked k=v\n")
+        // Each line starts with the time (HH:MM:SS.mmm) and a space.
+        let lines = readTextFile(path).split(separator: "\n").map { line -> String in
+            #expect(line.count > 13 && line.dropFirst(2).first == ":" && line.dropFirst(8).first == ".")
+            return String(line.dropFirst(13))
+        }
+        #expect(lines == ["info hello", "debug shown quorum.node=B", "warning asked k=v"])
     }
 
     @Test("debug picks the debug level, otherwise info")

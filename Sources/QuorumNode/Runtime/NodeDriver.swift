@@ -44,6 +44,7 @@ public final class NodeDriver: @unchecked Sendable {
     /// Outbound connection attempts in flight: peer name → expected instance.
     private var attempts: [String: UInt64] = [:]
     private var timer: Scheduled<Void>?
+    private var timerDeadline: Instant?
     private var inbox: [Event] = []
     private var processing = false
     private var statusLine = ""
@@ -165,14 +166,17 @@ public final class NodeDriver: @unchecked Sendable {
         guard !processing else { return }
         processing = true
         defer { processing = false }
+        var changed = false
         while !inbox.isEmpty {
             let next = inbox.removeFirst()
             guard var node = core, exitCode == nil else { continue }
             let directives = node.handle(next, now: now())
             core = node
+            // Roles, masters and members change only with a notice; heartbeats change nothing.
+            changed = changed || directives.contains { if case .notice = $0 { true } else { false } }
             execute(directives)
         }
-        publishStatus()
+        if changed { publishStatus() }
     }
 
     func now() -> Instant { Instant(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)) }
@@ -211,9 +215,15 @@ public final class NodeDriver: @unchecked Sendable {
             case .notice(let notice):
                 log(notice)
             case .wakeUp(let at):
+                // Most events ask for the same instant (the next heartbeat): keep that timer.
+                if at == timerDeadline, timer != nil { continue }
                 timer?.cancel()
+                timerDeadline = at
                 let delay = max(0, at.nanoseconds - now().nanoseconds)
-                timer = loop.scheduleTask(in: .nanoseconds(delay)) { self.feed(.tick) }
+                timer = loop.scheduleTask(in: .nanoseconds(delay)) {
+                    self.timer = nil
+                    self.feed(.tick)
+                }
             case .exit(let code):
                 finish(code: code)
             }
