@@ -166,7 +166,7 @@ struct StandardErrorFormatTests {
         asked.warning("asked", metadata: ["k": "v"])
 
         // Each line starts with the time (HH:MM:SS.mmm) and a space.
-        let lines = readTextFile(path).split(separator: "\n").map { line -> String in
+        let lines = (readTextFile(path) ?? "").split(separator: "\n").map { line -> String in
             #expect(line.count > 13 && line.dropFirst(2).first == ":" && line.dropFirst(8).first == ".")
             return String(line.dropFirst(13))
         }
