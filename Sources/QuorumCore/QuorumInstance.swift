@@ -42,6 +42,8 @@ public struct QuorumInstance: Sendable {
         var receivedSequence: UInt64 = 0
         /// When we sent the heartbeat this peer last acknowledged while following us.
         var acknowledgedAt: Instant? = nil
+        /// The last of our heartbeat counters this peer echoed, whoever it followed.
+        var echoed: UInt64 = 0
         var following: MasterClaim? = nil
         var configuration: ConfigurationStamp = .bootstrap
         /// The newest configuration we sent it, so it is not sent again every heartbeat.
@@ -457,6 +459,7 @@ public struct QuorumInstance: Sendable {
     private mutating func onHeartbeat(_ h: Heartbeat, from: String, now: Instant, into out: inout [Directive]) {
         guard var p = peers[from] else { return }
         p.receivedSequence = h.sequence
+        p.echoed = h.echo
         p.following = h.following
         p.configuration = h.configuration
         if case .master(let m) = state, let f = h.following, f.name == name, f.instance == identity.instance, f.epoch == m.epoch {
@@ -569,7 +572,8 @@ public struct QuorumInstance: Sendable {
     private mutating func onVoteReply(epoch: UInt64, granted: Bool, from: String, now: Instant, into out: inout [Directive]) {
         if case .master(let m) = state, granted, epoch == m.epoch, peers[from]?.acknowledgedAt == nil {
             // A vote that arrives after the election was won is still a promise, made after the request.
-            peers[from]?.acknowledgedAt = m.requestedAt
+            let acknowledged = voteAcknowledgement(from: from, requestedAt: m.requestedAt)
+            peers[from]?.acknowledgedAt = acknowledged
             return
         }
         guard case .candidate(var c) = state else {
@@ -578,12 +582,22 @@ public struct QuorumInstance: Sendable {
         }
         if granted, epoch == c.epoch {
             c.votes.insert(from)
-            peers[from]?.acknowledgedAt = c.startedAt
+            let acknowledged = voteAcknowledgement(from: from, requestedAt: c.startedAt)
+            peers[from]?.acknowledgedAt = acknowledged
         } else if !granted {
             highestEpoch = max(highestEpoch, epoch)
             c.refusals.insert(from)
         }
         state = .candidate(c)
+    }
+
+    /// What a granted vote proves for the lease: the voter promised from the moment it
+    /// granted, which is after our request went out and after it received every heartbeat it
+    /// echoed before its reply (frames on a link arrive in order). A vote held back by an
+    /// older promise is granted long after the request; the echo keeps the lease fresh then.
+    private func voteAcknowledgement(from peer: String, requestedAt: Instant) -> Instant {
+        guard let echoed = peers[peer]?.echoed, let sent = sentAt[echoed] else { return requestedAt }
+        return max(requestedAt, sent)
     }
 
     private mutating func startCandidacy(now: Instant, into out: inout [Directive]) {

@@ -450,3 +450,18 @@ struct StableMasterTests {
         #expect(!noQuorumHooks.isEmpty && noQuorumHooks.allSatisfy { $0.run.master == nil })
     }
 }
+
+extension StableMasterTests {
+    @Test("a vote held back by the voter's start-up quiet time still gives the new master a fresh lease",
+          arguments: [200, 400, 600, 700])
+    func deferredVoteKeepsLease(gapMilliseconds: Int64) {
+        var c = SimulatedCluster(nodes: [("A", 1), ("B", 2)])
+        c.start("A")
+        c.run(for: .milliseconds(gapMilliseconds))
+        c.start("B")
+        #expect(c.run(until: .seconds(3)) { $0.allAgree(on: "A") && $0.masters == ["A"] } != nil)
+        c.run(for: .seconds(2))
+        #expect(c.status("A")?.epoch == 1, "no step-down and re-election")
+        #expect(c.hooks.filter { $0.node == "A" }.map(\.run.role) == [.master])
+    }
+}

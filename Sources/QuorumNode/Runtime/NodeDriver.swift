@@ -116,7 +116,7 @@ public final class NodeDriver: @unchecked Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in self.setUpLink(channel, expected: nil) }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
         do {
             return try await bootstrap.bind(host: settings.address, port: Int(settings.port)).get()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
@@ -301,7 +301,7 @@ public final class NodeDriver: @unchecked Sendable {
         attempts[peer.name] = peer.instance
         ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(500))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in self.setUpLink(channel, expected: peer) }
             .connect(to: address)
             .whenFailure { error in
