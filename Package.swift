@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // The election core: a pure state machine. It imports nothing that does I/O or reads a clock.
@@ -46,9 +47,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // The cluster key: sealed frames and datagrams (ChaCha20-Poly1305), bound to each link.
+        .target(name: "QuorumSecurity", dependencies: [
+            "QuorumCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
         // The I/O shell around the core: sockets, timers, hooks, persistence, control socket.
         .target(name: "QuorumNode", dependencies: [
-            "QuorumCore", "QuorumControl", "QuorumControlServer", "QuorumSystemd",
+            "QuorumCore", "QuorumControl", "QuorumControlServer", "QuorumSystemd", "QuorumSecurity",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -57,7 +64,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "QuorumService", dependencies: [
-            "QuorumNode", "QuorumCore", "QuorumControlServer", "QuorumSystemd",
+            "QuorumNode", "QuorumCore", "QuorumControlServer", "QuorumSystemd", "QuorumSecurity",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -70,11 +77,12 @@ let package = Package(
         ]),
 
         .testTarget(name: "QuorumCoreTests", dependencies: ["QuorumCore", "QuorumSimulator"]),
+        .testTarget(name: "QuorumSecurityTests", dependencies: ["QuorumSecurity", "QuorumCore"]),
         .testTarget(name: "QuorumControlTests", dependencies: [
             "QuorumControl", "QuorumControlServer",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "QuorumSystemdTests", dependencies: ["QuorumSystemd", "QuorumNode"]),
-        .testTarget(name: "QuorumIntegrationTests", dependencies: ["QuorumControl"]),
+        .testTarget(name: "QuorumIntegrationTests", dependencies: ["QuorumControl", "QuorumCore", "QuorumSecurity"]),
     ]
 )

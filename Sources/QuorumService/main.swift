@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import QuorumControlServer
 import QuorumNode
+import QuorumSecurity
 import QuorumSystemd
 import ServiceLifecycle
 
@@ -50,8 +51,26 @@ logger[metadataKey: "quorum.node"] = "\(settings.name)"
 // lost); SIGTERM is a graceful dispatch; a peer that vanishes must not kill us with SIGPIPE.
 signal(SIGPIPE, SIG_IGN)
 
+// The cluster key, if any: a key file that cannot be read or parsed is a configuration error.
+var keyring: ClusterKeyring? = nil
+if let path = settings.keyFile {
+    do {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw ClusterKeyring.Failure(description: "cannot read key file \(path): \(String(cString: strerror(errno)))") }
+        guard info.st_mode & 0o007 == 0 else {
+            throw ClusterKeyring.Failure(description: "key file \(path) is readable or writable by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
+        }
+        keyring = try ClusterKeyring(parsing: try ProcessContext.readTextFile(path), path: path)
+    } catch {
+        standardError("quorumd: \(error)")
+        exit(2)
+    }
+} else {
+    logger.warning("no cluster key: cluster traffic is neither encrypted nor authenticated, so anyone on this network can join, vote or evict nodes; create one with `quorumctl keygen` and set key-file")
+}
+
 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-let driver = NodeDriver(settings: settings, loop: group.next(), logger: logger)
+let driver = NodeDriver(settings: settings, loop: group.next(), logger: logger, keyring: keyring)
 
 let restored: PersistentState?
 do {
@@ -68,7 +87,11 @@ driver.hooks = hooks
 
 let control: ControlServer
 do {
-    control = try await ControlServer.bind(socketPath: settings.controlSocket, logger: logger, handler: NodeService.controlHandler(driver))
+    var controlConfiguration = ControlServer.Configuration()
+    controlConfiguration.authorize = ControlAccess.policy()
+    control = try await ControlServer.bind(
+        socketPath: settings.controlSocket, configuration: controlConfiguration, logger: logger,
+        handler: NodeService.controlHandler(driver))
 } catch {
     standardError("quorumd: \(error)")
     exit(2)

@@ -11,7 +11,7 @@ struct Quorumctl: ParsableCommand {
             /run/quorum/*/control.sock). Exit status: 0 answered; 2 for `status` when the node \
             is not quorate; 1 the node cannot be reached or refused; 64 wrong usage.
             """,
-        subcommands: [Status.self, Peers.self, Leave.self, Forget.self]
+        subcommands: [Status.self, Peers.self, Leave.self, Forget.self, Keygen.self]
     )
 
     @OptionGroup var target: TargetOptions

@@ -1,11 +1,14 @@
 import NIOCore
 import QuorumCore
+import QuorumSecurity
 
-/// One TCP link to a peer. Both sides send `Hello` first; until the peer's `Hello` arrives
-/// nothing else is accepted, and a link that does not complete its handshake in time is
-/// closed. A peer is known by its handshake, never by the connection's source address.
+/// One TCP link to a peer. Both sides send `Hello` first; until the handshake is complete
+/// nothing else is accepted, and a link that does not complete it in time is closed. With a
+/// cluster key, every frame is sealed and, after the first hello, bound to this link (see
+/// `LinkSecurity`); the link is up only once the peer proved it is live on it. A peer is
+/// known by its handshake, never by the connection's source address.
 final class PeerLink: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = Message
+    typealias InboundIn = [UInt8]
     typealias OutboundOut = ByteBuffer
 
     unowned let driver: NodeDriver
@@ -15,10 +18,13 @@ final class PeerLink: ChannelInboundHandler, @unchecked Sendable {
     private var context: ChannelHandlerContext?
     private var handshakeTimeout: Scheduled<Void>?
     private var quiet = false
+    private var security: LinkSecurity
+    private var pendingHello: Hello?
 
     init(driver: NodeDriver, expected: NodeIdentity?) {
         self.driver = driver
         self.expected = expected
+        self.security = LinkSecurity(keyring: driver.keyring, cluster: driver.settings.cluster)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -42,16 +48,46 @@ final class PeerLink: ChannelInboundHandler, @unchecked Sendable {
             self.driver.noteBadInput("handshake", error: "a peer link sent no hello within 2 s")
             self.context?.close(promise: nil)
         }
-        context.writeAndFlush(NIOAny(ByteBuffer(bytes: WireFormat.encode(hello))), promise: nil)
+        context.writeAndFlush(NIOAny(ByteBuffer(bytes: security.outbound(hello))), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = unwrapInboundIn(data)
+        let message: Message
+        let bound: Bool
+        do {
+            switch try security.inbound(unwrapInboundIn(data)) {
+            case .skip:
+                driver.noteBadInput("version", error: "a frame of a newer format version (this node speaks \(WireFormat.version))")
+                return
+            case .message(let m, let b):
+                message = m
+                bound = b
+            }
+        } catch {
+            // A frame that does not open or decode: the stream cannot be trusted any more.
+            driver.noteRejectedFrame(from: identity?.name ?? expected?.name, error: "\(error)")
+            context.close(promise: nil)
+            return
+        }
         if identity == nil {
             guard case .hello(let hello) = message else {
                 driver.noteBadInput("handshake", error: "a peer link sent \(message.kind) before hello")
                 context.close(promise: nil)
                 return
+            }
+            if security.isSealed {
+                if !bound {
+                    // The peer's nonce is known now: prove we are live on this link.
+                    guard pendingHello == nil, let own = driver.hello() else { return }
+                    pendingHello = hello
+                    context.writeAndFlush(NIOAny(ByteBuffer(bytes: security.outbound(own))), promise: nil)
+                    return
+                }
+                guard let first = pendingHello, first == hello else {
+                    driver.noteRejectedFrame(from: hello.identity.name, error: "the bound hello differs from the first one")
+                    context.close(promise: nil)
+                    return
+                }
             }
             handshakeTimeout?.cancel()
             identity = hello.identity
@@ -80,7 +116,7 @@ final class PeerLink: ChannelInboundHandler, @unchecked Sendable {
 
     func send(_ message: Message) {
         guard let context, context.channel.isActive else { return }
-        context.writeAndFlush(NIOAny(ByteBuffer(bytes: WireFormat.encode(message))), promise: nil)
+        context.writeAndFlush(NIOAny(ByteBuffer(bytes: security.outbound(message))), promise: nil)
     }
 
     /// Close without telling the core (a duplicate or replaced link).

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import QuorumControl
 import QuorumCore
+import QuorumSecurity
 import QuorumSystemd
 
 #if canImport(Glibc)
@@ -26,6 +27,10 @@ public final class NodeDriver: @unchecked Sendable {
     let notifier: SystemdNotifier
     let store: StateStore
     public var hooks: HookRunner?
+    /// The cluster key; nil: traffic is neither encrypted nor authenticated.
+    public let keyring: ClusterKeyring?
+    /// Frames and datagrams dropped because they did not open with the cluster key.
+    private(set) var rejectedFrames = 0
 
     private var core: QuorumInstance?
     public private(set) var identity: NodeIdentity?
@@ -56,8 +61,9 @@ public final class NodeDriver: @unchecked Sendable {
     static let maximumHandshakes = 64
     static let masterChangeMessageID = "8c1b7e4a3f2d4a6e9b5c0d1e2f3a4b5c"
 
-    public init(settings: NodeSettings, loop: EventLoop, logger: Logger, notifier: SystemdNotifier = SystemdNotifier()) {
+    public init(settings: NodeSettings, loop: EventLoop, logger: Logger, keyring: ClusterKeyring? = nil, notifier: SystemdNotifier = SystemdNotifier()) {
         self.settings = settings
+        self.keyring = keyring
         self.loop = loop
         self.logger = logger
         self.notifier = notifier
@@ -194,7 +200,7 @@ public final class NodeDriver: @unchecked Sendable {
             switch directive {
             case .broadcast(let announce):
                 guard let discovery, let target = broadcastTarget else { continue }
-                let buffer = ByteBuffer(bytes: WireFormat.encode(.announce(announce)))
+                let buffer = ByteBuffer(bytes: DatagramSealing.seal(.announce(announce), keyring: keyring, cluster: settings.cluster))
                 discovery.writeAndFlush(AddressedEnvelope(remoteAddress: target, data: buffer)).whenFailure { error in
                     self.dropped.note("announce", error: "\(error)", logger: self.logger)
                 }
@@ -278,10 +284,7 @@ public final class NodeDriver: @unchecked Sendable {
     func setUpLink(_ channel: Channel, expected: NodeIdentity?) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             let link = PeerLink(driver: self, expected: expected)
-            let decoder = FrameDecoder { version in
-                self.logger.warning("dropping frames of newer format version \(version) from a peer (this node speaks \(WireFormat.version))")
-            }
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameSplitter()))
             try channel.pipeline.syncOperations.addHandler(link)
         }
     }
@@ -381,11 +384,18 @@ public final class NodeDriver: @unchecked Sendable {
         dropped.note(what, error: error, logger: logger)
     }
 
+    /// A frame or datagram that failed to open or decode: counted, and logged at most once
+    /// every 10 seconds.
+    func noteRejectedFrame(from peer: String?, error: String) {
+        rejectedFrames += 1
+        dropped.note("frame", error: "\(peer.map { "from \($0): " } ?? "")\(error) (\(rejectedFrames) rejected so far)", logger: logger)
+    }
+
     // MARK: - Discovery
 
     func received(datagram bytes: [UInt8]) {
         do {
-            switch try WireFormat.decodeDatagram(bytes) {
+            switch try DatagramSealing.open(bytes, keyring: keyring, cluster: settings.cluster) {
             case .announce(let announce)?:
                 feed(.datagram(announce))
             case nil:
@@ -393,6 +403,8 @@ public final class NodeDriver: @unchecked Sendable {
             case let other?:
                 dropped.note("datagram", error: "unexpected \(other.kind) datagram", logger: logger)
             }
+        } catch let error as Sealing.Failure {
+            noteRejectedFrame(from: nil, error: "discovery datagram: \(error)")
         } catch {
             dropped.note("datagram", error: "\(error)", logger: logger)
         }
