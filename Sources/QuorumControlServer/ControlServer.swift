@@ -45,6 +45,10 @@ public struct ControlServer: Service {
         public var directoryMode: Int
         /// The listen backlog.
         public var backlog: Int32
+        /// Decides, from the caller's kernel-reported credentials (`SO_PEERCRED`), whether
+        /// it may ask anything: nil allows, a string is the refusal. `nil`: everyone the
+        /// socket file's mode lets in.
+        public var authorize: (@Sendable (PeerCredentials) -> String?)? = nil
 
         public init(
             maximumRequestBytes: Int = ControlProtocol.maximumRequestBytes,
@@ -161,6 +165,18 @@ public struct ControlServer: Service {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let response: ControlResponse
+                if let authorize = configuration.authorize {
+                    let credentials = try? await PeerCredentials.of(connection.channel)
+                    let refusal = credentials.map(authorize) ?? "the caller's credentials are unknown"
+                    if let refusal {
+                        logger.notice("control request refused: \(refusal)", metadata: [
+                            "quorum.caller.uid": "\(credentials.map { String($0.uid) } ?? "?")",
+                            "quorum.caller.pid": "\(credentials.map { String($0.pid) } ?? "?")",
+                        ])
+                        try await outbound.write(ByteBuffer(bytes: ControlResponse.failure("permission denied: \(refusal)").encodedLine()))
+                        return
+                    }
+                }
                 switch try await Self.readLine(inbound, limit: configuration.maximumRequestBytes) {
                 case .line(let bytes):
                     // A line ended by EOF instead of a newline counts only if the client half-closed;
@@ -296,5 +312,32 @@ enum SocketFile {
             }
         }
         return result == 0
+    }
+}
+
+
+/// Who is on the other end of a Unix socket, as the kernel tells it (`SO_PEERCRED`).
+public struct PeerCredentials: Sendable, Equatable {
+    public var pid: Int32
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+    }
+
+    static func of(_ channel: any Channel) async throws -> PeerCredentials {
+        guard let provider = channel as? any SocketOptionProvider else { throw ChannelError.operationUnsupported }
+        let cred: UCred = try await provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED)).get()
+        return PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid)
+    }
+
+    /// Linux's `struct ucred` (pid_t, uid_t, gid_t), which Glibc's module map leaves out.
+    struct UCred: Sendable {
+        var pid: Int32 = 0
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
     }
 }
