@@ -1,0 +1,96 @@
+import Foundation
+import QuorumControl
+import QuorumCore
+import QuorumSecurity
+import Testing
+
+/// The cluster key and the control socket's access check, with real processes.
+extension IntegrationTests {
+    @Suite("Security")
+    struct Security {
+        static let keyA = "1 " + String(repeating: "3c", count: 32) + "\n"
+        static let keyB = "2 " + String(repeating: "c3", count: 32) + "\n"
+
+        @Test("Nodes without the cluster key, or with another key, cannot join; a bad key file is exit 2")
+        func keyedClusterIsClosed() async throws {
+            try await withCluster { c in
+                try c.writeFile(c.directory + "/a.key", Self.keyA, mode: 0o600)
+                try c.writeFile(c.directory + "/b.key", Self.keyB, mode: 0o600)
+                try c.writeFile(c.directory + "/open.key", Self.keyA, mode: 0o644)
+                try await c.startInOrder(["A", "B"], ["--key-file", c.directory + "/a.key"])
+                try c.start("X")
+                try c.start("Y", ["--key-file", c.directory + "/b.key"])
+                // X and Y hear A and B's sealed announcements (and A and B theirs) but never link.
+                try await c.waitUntil("X and Y are each a cluster of one", timeout: .seconds(10)) {
+                    let x = await c.status("X")?.master
+                    let y = await c.status("Y")?.master
+                    return x == "X" && y == "Y"
+                }
+                try await c.holds("A and B stay a cluster of two", for: .seconds(2)) {
+                    await c.agree(master: "A", members: ["A", "B"], clusterSize: 2, lost: 0)
+                }
+                #expect(c.log("A").contains("dropped frame"), "rejected traffic is logged")
+                // A key file readable by others is refused before anything is sent.
+                _ = try c.start("Z", ["--key-file", c.directory + "/open.key"])
+                let status = try await c.waitForExit("Z")
+                #expect(status == .exited(2))
+            }
+        }
+
+        @Test("Frames sealed with another key, or captured on another link and replayed, change nothing")
+        func forgedAndReplayedFrames() async throws {
+            try await withCluster { c in
+                try c.writeFile(c.directory + "/a.key", Self.keyA, mode: 0o600)
+                try await c.startInOrder(["A", "B", "C"], ["--key-file", c.directory + "/a.key"])
+                let epoch = try #require(await c.status("B")).epoch
+                let right = try ClusterKeyring(parsing: Self.keyA, path: "a")
+                let wrong = try ClusterKeyring(parsing: Self.keyB, path: "b")
+                let master = try c.node("A")
+                let impostor = NodeIdentity(name: "B", instance: 42, address: "127.0.0.1", port: 1, birth: 0)
+                for ring in [wrong, right] {
+                    // An attacker's link end, and a "captured" end whose frames were bound to another receiver.
+                    var attacker = LinkSecurity(keyring: ring, cluster: "quorum")
+                    var elsewhere = LinkSecurity(keyring: ring, cluster: "quorum")
+                    var otherReceiver = LinkSecurity(keyring: ring, cluster: "quorum")
+                    _ = try otherReceiver.inbound(elsewhere.outbound(.hello(Hello(cluster: "quorum", identity: impostor))))
+                    _ = try elsewhere.inbound(otherReceiver.outbound(.hello(Hello(cluster: "quorum", identity: impostor))))
+                    let capturedBye = elsewhere.outbound(.bye)
+                    let capturedVote = elsewhere.outbound(.voteRequest(epoch: epoch + 5))
+                    var bytes = attacker.outbound(.hello(Hello(cluster: "quorum", identity: impostor)))
+                    bytes += capturedBye + capturedVote
+                    _ = try? sendOverTCP(bytes, port: master.port)
+                    try sendDatagrams([DatagramSealing.seal(.bye, keyring: ring, cluster: "quorum")], to: "127.255.255.255", port: c.broadcastPort)
+                }
+                try await c.holds("nothing changed", for: .seconds(2)) {
+                    await c.agree(master: "A", members: ["A", "B", "C"], clusterSize: 3, lost: 0)
+                }
+                #expect(try #require(await c.status("C")).epoch == epoch)
+                #expect(await c.peerStates("A")?["B"] == .connected)
+            }
+        }
+
+        @Test("A user who is not root and not in the node's group is refused by the control socket")
+        func controlSocketRefusesStrangers() async throws {
+            guard getuid() == 0, access("/usr/sbin/runuser", X_OK) == 0 || access("/sbin/runuser", X_OK) == 0 else {
+                print("skipped: needs root and runuser")
+                return
+            }
+            try await withCluster { c in
+                try await c.startInOrder(["A"])
+                let node = try c.node("A")
+                // Loosen what the kernel checks, so the request reaches quorumd's own check.
+                chmod(c.directory, 0o755)
+                chmod(node.socketPath, 0o666)
+                let runuser = access("/usr/sbin/runuser", X_OK) == 0 ? "/usr/sbin/runuser" : "/sbin/runuser"
+                let run = try await runCommand(
+                    runuser, ["-u", "nobody", "--", c.quorumctl, "--socket", node.socketPath, "leave"],
+                    environment: ["PATH": "/usr/bin:/bin"], scratchDirectory: "/tmp", timeout: .seconds(10))
+                #expect(run.status == .exited(1), "\(run)")
+                #expect(run.standardError.contains("permission denied"), "\(run)")
+                #expect(c.isRunning("A"))
+                #expect(c.log("A").contains("control request refused"))
+                #expect(await c.status("A")?.role == "master", "root still may ask")
+            }
+        }
+    }
+}

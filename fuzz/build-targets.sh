@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the fuzz targets with swiftc so that quorum's own code is instrumented for coverage
+# (SwiftPM's --sanitize instruments only the fuzz target's own module). swift-crypto is taken
+# from an ordinary SwiftPM build in .build-fuzz (BoringSSL itself is not instrumented).
+set -euo pipefail
+cd "$(dirname "$0")"
+root=..
+out=.build-fuzz/targets
+mkdir -p "$out"
+flags=(-O -sanitize=fuzzer,address -parse-as-library)
+
+strip_imports() { sed -E '/^import (QuorumCore|QuorumSecurity|QuorumControl)$/d' "$1" > "$out/$2.swift"; }
+
+strip_imports Sources/FuzzWire/Fuzz.swift FuzzWire
+swiftc "${flags[@]}" -module-name FuzzWire "$root"/Sources/QuorumCore/*.swift "$out/FuzzWire.swift" -o "$out/FuzzWire"
+
+strip_imports Sources/FuzzControl/Fuzz.swift FuzzControl
+swiftc "${flags[@]}" -module-name FuzzControl "$root"/Sources/QuorumControl/*.swift "$out/FuzzControl.swift" -o "$out/FuzzControl"
+
+# swift-crypto, built once by SwiftPM (uninstrumented), linked into the keyed targets.
+swift build -c release --package-path "$root" --scratch-path "$PWD/.build-fuzz" --target Crypto >&2
+b=.build-fuzz/release
+crypto_objects=$(find "$b/Crypto.build" "$b/CryptoBoringWrapper.build" "$b/CCryptoBoringSSL.build" "$b/CCryptoBoringSSLShims.build" -name '*.o')
+modulemaps=(-Xcc -fmodule-map-file="$root/.build/checkouts/swift-crypto/Sources/CCryptoBoringSSL/include/module.modulemap"
+            -Xcc -fmodule-map-file="$root/.build/checkouts/swift-crypto/Sources/CCryptoBoringSSLShims/include/module.modulemap")
+for t in FuzzSealed FuzzKeyFile; do
+    strip_imports Sources/$t/Fuzz.swift $t
+    # shellcheck disable=SC2086
+    swiftc "${flags[@]}" -module-name $t -I "$b/Modules" "${modulemaps[@]}" \
+        "$root"/Sources/QuorumCore/*.swift "$root"/Sources/QuorumSecurity/*.swift "$out/$t.swift" \
+        $crypto_objects -lstdc++ -o "$out/$t"
+done
+echo "$out"
