@@ -173,6 +173,9 @@ extension IntegrationTests {
                 }
                 try #require(bound == 0 && listen(fd, 4) == 0)
                 try c.start("A")
+                // B only once A runs: two processes spawned a millisecond apart may finish
+                // starting in either order, and the older one is master.
+                try await c.waitUntil("A answers") { await c.status("A") != nil }
                 try c.start("B")
                 try await c.waitUntil("A and B agree on A") {
                     await c.agree(master: "A", members: ["A", "B"], clusterSize: 2, lost: 0)
