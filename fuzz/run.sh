@@ -12,7 +12,12 @@ target=${1:-all}
 seconds=${2:-60}
 targets=(FuzzWire FuzzSealed FuzzControl FuzzKeyFile)
 
-bin=$(./build-targets.sh)
+# Build once; FUZZ_NO_BUILD=1 reuses the targets (to run several fuzzers at once).
+if [ "${FUZZ_NO_BUILD:-0}" = 1 ] && [ -x .build-fuzz/targets/FuzzWire ]; then
+    bin=.build-fuzz/targets
+else
+    bin=$(./build-targets.sh)
+fi
 
 if [ "$target" = replay ]; then
     for t in "${targets[@]}"; do

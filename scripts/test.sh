@@ -14,3 +14,15 @@ swift test --skip-build
 echo "== simulator: 2000 fault schedules (release build) =="
 swift build -c release --product quorum-sim
 .build/release/quorum-sim --schedules 2000 --seed 1
+
+# The next two need root, network namespaces and (for the second) systemd-nspawn; as
+# another user they say "skipped" and succeed. CI runs as root.
+echo "== fault injection on real hosts: 5 nodes in network namespaces (short pass) =="
+if [ "$(id -u)" -eq 0 ]; then
+    tests/faults/run.sh --ci
+else
+    echo "skipped: fault injection needs root (network namespaces, nftables)"
+fi
+
+echo "== end to end under systemd: the Debian package in 3 containers =="
+tests/e2e/systemd-cluster.sh
