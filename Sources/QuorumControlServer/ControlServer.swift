@@ -165,17 +165,13 @@ public struct ControlServer: Service {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let response: ControlResponse
+                // Who is asking, from the kernel; judged once the request has been read (answering
+                // before reading would reset the connection and lose the answer).
+                var refusal: String? = nil
+                var credentials: PeerCredentials? = nil
                 if let authorize = configuration.authorize {
-                    let credentials = try? await PeerCredentials.of(connection.channel)
-                    let refusal = credentials.map(authorize) ?? "the caller's credentials are unknown"
-                    if let refusal {
-                        logger.notice("control request refused: \(refusal)", metadata: [
-                            "quorum.caller.uid": "\(credentials.map { String($0.uid) } ?? "?")",
-                            "quorum.caller.pid": "\(credentials.map { String($0.pid) } ?? "?")",
-                        ])
-                        try await outbound.write(ByteBuffer(bytes: ControlResponse.failure("permission denied: \(refusal)").encodedLine()))
-                        return
-                    }
+                    credentials = try? await PeerCredentials.of(connection.channel)
+                    refusal = credentials.map(authorize) ?? "the caller's credentials are unknown"
                 }
                 switch try await Self.readLine(inbound, limit: configuration.maximumRequestBytes) {
                 case .line(let bytes):
@@ -183,6 +179,14 @@ public struct ControlServer: Service {
                     // after the deadline closed the channel, a partial line must not be acted on.
                     guard connection.channel.isActive else {
                         logger.debug("control client timed out")
+                        return
+                    }
+                    if let refusal {
+                        logger.notice("control request refused: \(refusal)", metadata: [
+                            "quorum.caller.uid": "\(credentials.map { String($0.uid) } ?? "?")",
+                            "quorum.caller.pid": "\(credentials.map { String($0.pid) } ?? "?")",
+                        ])
+                        try await outbound.write(ByteBuffer(bytes: ControlResponse.failure("permission denied: \(refusal)").encodedLine()))
                         return
                     }
                     do throws(ControlProtocolError) {
