@@ -607,6 +607,8 @@ public struct QuorumInstance: Sendable {
         persistent.votedFor = name
         persistent.highestEpoch = epoch
         out.append(.persist(persistent))
+        // A new term: only this candidacy's votes (and later heartbeats) back its lease.
+        for peerName in peers.keys { peers[peerName]?.acknowledgedAt = nil }
         let candidacy = Candidacy(epoch: epoch, startedAt: now, deadline: now + timing.candidacyTimeout, votes: [name], refusals: [])
         state = .candidate(candidacy)
         out.append(.notice(.candidacyStarted(epoch: epoch, size: members.count)))
@@ -947,9 +949,16 @@ public struct QuorumInstance: Sendable {
 
         // Silent peers are lost.
         let silenceLimit = timing.electionTimeout
+        let firstProbe = timing.reconnectMinimum
         for (peerName, p) in orderedPeerPairs where !p.lost && now - p.lastHeard >= silenceLimit {
             peers[peerName]?.lost = true
             out.append(.notice(.peerLost(name: peerName, evidence: "silent for \(silenceLimit)")))
+            if p.linkUp {
+                peers[peerName]?.linkUp = false
+                peers[peerName]?.reconnectAt = now
+                peers[peerName]?.reconnectDelay = firstProbe
+                out.append(.disconnect(peerName))
+            }
         }
         // An expired promise is no promise.
         if let pr = promise, pr.until <= now { releasePromise(now: now, into: &out) }
@@ -987,16 +996,25 @@ public struct QuorumInstance: Sendable {
         // Candidacy: resolve a running one, or start one.
         if case .candidate(let c) = state {
             let stillWanted = wanted(now: now)?.name == name
-            if isQuorum(c.votes) {
-                becomeMaster(c, now: now, into: &out)
-            } else if c.refusals.count * 2 >= members.count || now >= c.deadline || !stillWanted || !q.quorate {
+            if now >= c.deadline {
+                // Also when replies arrive only now (after a pause): they back no lease any more.
+                failCandidacy(c, reason: "no quorum of votes before the deadline", now: now, into: &out)
+            } else if isQuorum(c.votes) {
+                // Win only with a lease that has not already ended: the votes' promises must
+                // still run, or the master hook would start for a role this node cannot hold.
+                if lease(over: members, now: now) > now {
+                    becomeMaster(c, now: now, into: &out)
+                } else {
+                    failCandidacy(c, reason: "the votes came too late to back a lease", now: now, into: &out)
+                }
+            } else if c.refusals.count * 2 >= members.count || !stillWanted || !q.quorate {
                 failCandidacy(c, reason: !stillWanted ? "a better node is alive" : (!q.quorate ? "no quorum" : "not enough votes"), now: now, into: &out)
             }
         }
         if case .follower = state, mayCampaign, now >= candidacyNotBefore, isMember, expectedNodesSeen, q.quorate,
            promise == nil || promise!.until <= now, wanted(now: now)?.name == name {
             startCandidacy(now: now, into: &out)
-            if case .candidate(let c) = state, isQuorum(c.votes) { becomeMaster(c, now: now, into: &out) }
+            if case .candidate(let c) = state, isQuorum(c.votes), lease(over: members, now: now) > now { becomeMaster(c, now: now, into: &out) }
         }
 
         // A deferred vote, once the promise that held it back is gone.

@@ -465,3 +465,23 @@ extension StableMasterTests {
         #expect(c.hooks.filter { $0.node == "A" }.map(\.run.role) == [.master])
     }
 }
+
+extension TransitionTests {
+    /// Found by quorum-sim (seed 20665): a candidate paused past its deadline processed the
+    /// replies waiting in its socket on resume and ran its master hook for a lease that had
+    /// already ended, while another node was master.
+    @Test("votes that arrive after the candidacy's deadline (a paused candidate) make no master")
+    func lateVotesMakeNoMaster() {
+        var h = Harness("A", birth: 1_000, port: 7001)
+        h.handle(.linkUp(id("B", birth: 2_000, port: 7002)))
+        h.handle(.linkUp(id("C", birth: 3_000, port: 7003)))
+        h.run(for: .milliseconds(800), talking: ["B", "C"])
+        #expect(h.log.sends("voteRequest").count == 2)
+        // SIGSTOP for 1.5 s; on resume the replies are read first.
+        h.now = h.now + .milliseconds(1500)
+        h.handle(.message(.voteReply(epoch: 1, granted: true), from: "B"))
+        h.handle(.message(.voteReply(epoch: 1, granted: true), from: "C"))
+        #expect(h.node.role != .master)
+        #expect(!h.log.hooks.contains { $0.role == .master })
+    }
+}

@@ -164,7 +164,8 @@ struct SimulatorTests {
     /// Seeds that once found a real violation, kept so the bug cannot come back.
     /// 6841: followers removed a departed node from the membership without a master, so two
     /// different configurations shared one stamp and no candidate could ever win.
-    @Test("seeds that once failed hold now", arguments: [UInt64(6841)])
+    /// 20665: a candidate paused past its deadline became master on late votes (see TransitionTests).
+    @Test("seeds that once failed hold now", arguments: [UInt64(6841), 20665])
     func regressions(seed: UInt64) {
         let result = ClusterSimulator(options: SimulationOptions()).run(seed: seed)
         #expect(result.violations.isEmpty, "\(result.violations)")
