@@ -99,6 +99,7 @@ public final class NodeDriver: @unchecked Sendable {
         try await loop.submit {
             self.server = server
             self.discovery = discovery
+            self.watchDiscovery(discovery)
             let port = UInt16(server.localAddress?.port ?? Int(self.settings.port))
             let devices = (try? System.enumerateDevices()) ?? []
             let address = AdvertisedAddress.choose(bind: self.settings.address, broadcast: self.settings.broadcastAddress, devices: devices)
@@ -133,8 +134,41 @@ public final class NodeDriver: @unchecked Sendable {
     }
 
     private func bindDiscovery() async throws -> Channel {
+        try await discoveryBootstrap().get()
+    }
+
+    /// NIO closes a datagram channel on most send errors (EPERM from a firewall rule,
+    /// ENETUNREACH while a cable is out …). Discovery must outlive those: bind it again.
+    private func watchDiscovery(_ channel: Channel) {
+        channel.closeFuture.whenComplete { _ in
+            self.loop.execute {
+                guard self.exitCode == nil, self.discovery === channel else { return }
+                self.discovery = nil
+                self.logger.warning("the discovery socket was closed by a send error; binding it again", metadata: self.metadata())
+                self.rebindDiscovery(after: .milliseconds(50))
+            }
+        }
+    }
+
+    private func rebindDiscovery(after delay: TimeAmount) {
+        loop.scheduleTask(in: delay) {
+            guard self.exitCode == nil else { return }
+            self.discoveryBootstrap().whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    self.discovery = channel
+                    self.watchDiscovery(channel)
+                case .failure(let error):
+                    self.dropped.note("discovery", error: "cannot bind the discovery port again: \(error)", logger: self.logger)
+                    self.rebindDiscovery(after: min(delay * 2, .seconds(2)))
+                }
+            }
+        }
+    }
+
+    private func discoveryBootstrap() -> EventLoopFuture<Channel> {
         let any = settings.broadcastAddress.contains(":") ? "::" : "0.0.0.0"
-        return try await DatagramBootstrap(group: loop)
+        return DatagramBootstrap(group: loop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
             .channelOption(.socketOption(.so_broadcast), value: 1)
@@ -144,7 +178,7 @@ public final class NodeDriver: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(DiscoveryHandler(driver: self))
                 }
             }
-            .bind(host: any, port: Int(settings.broadcastPort)).get()
+            .bind(host: any, port: Int(settings.broadcastPort))
     }
 
     /// Reads `q` + Enter from an interactive terminal: a graceful dispatch.
