@@ -115,6 +115,7 @@ public final class NodeDriver: @unchecked Sendable {
                 }
             }
             self.feed(.tick)
+            self.publishStatus()
         }.get()
     }
 
