@@ -69,6 +69,31 @@ extension IntegrationTests {
             }
         }
 
+        @Test("A flood of datagrams sealed with another key leaves heartbeats on time and the master unchanged")
+        func floodOfForgedDatagrams() async throws {
+            try await withCluster { c in
+                try c.writeFile(c.directory + "/a.key", Self.keyA, mode: 0o600)
+                try await c.startInOrder(["A", "B", "C"], ["--key-file", c.directory + "/a.key"])
+                let epoch = try #require(await c.status("A")).epoch
+                let wrong = try ClusterKeyring(parsing: Self.keyB, path: "b")
+                let port = c.broadcastPort
+                // 20 bursts of 250 sealed datagrams (bounded: 5,000), while the cluster is watched.
+                async let flood: Void = onThread {
+                    let forged = Message.announce(Announce(cluster: "quorum", identity: NodeIdentity(name: "Z", instance: 9, address: "127.0.0.1", port: 1, birth: 0)))
+                    for _ in 0..<20 {
+                        let burst = (0..<250).map { _ in DatagramSealing.seal(forged, keyring: wrong, cluster: "quorum") }
+                        try sendDatagrams(burst, to: "127.255.255.255", port: port)
+                    }
+                }
+                // No peer falls silent for 600 ms (heartbeats on time), nothing changes.
+                try await c.holds("the cluster is unchanged during the flood", for: .seconds(2)) {
+                    await c.agree(master: "A", members: ["A", "B", "C"], clusterSize: 3, lost: 0)
+                }
+                try await flood
+                #expect(try #require(await c.status("B")).epoch == epoch)
+            }
+        }
+
         @Test("A user who is not root and not in the node's group is refused by the control socket")
         func controlSocketRefusesStrangers() async throws {
             guard getuid() == 0, access("/usr/sbin/runuser", X_OK) == 0 || access("/sbin/runuser", X_OK) == 0 else {
