@@ -123,7 +123,6 @@ public struct QuorumInstance: Sendable {
     private var candidacyNotBefore: Instant
     private var seenNames: Set<String>
     private var random: SplitMix64
-    private var lastWakeUp: Instant?
 
     // MARK: Init
 
@@ -343,7 +342,7 @@ public struct QuorumInstance: Sendable {
         }
         seenNames.insert(id.name)
         if let gone = departed[id.name], gone != id.instance { departed[id.name] = nil }
-        let wasDispatched = dispatchedPeers.removeValue(forKey: id.name) != nil
+        dispatchedPeers.removeValue(forKey: id.name)
         if var p = peers[id.name] {
             if p.identity.instance != id.instance {
                 // Re-entry: a new start of a node we knew. If it listens on the same address
@@ -367,7 +366,6 @@ public struct QuorumInstance: Sendable {
             peers[id.name] = newPeer(id, now: now)
             out.append(.notice(.peerConnected(name: id.name, connected: peers.values.filter { $0.linkUp }.count)))
         }
-        _ = wasDispatched
         updateMemberIdentity(id)
         if membership.stamp == .bootstrap, !isMember(id.name) {
             // Before any master exists, everyone seen counts, also after a restart: a node that
@@ -972,7 +970,7 @@ public struct QuorumInstance: Sendable {
         let mayCampaign = settled || knowsCluster
 
         // The master keeps its role only within its lease, with a quorum, and while it is the best.
-        if case .master(let m) = state {
+        if case .master = state {
             if now >= leaseEnd(now: now) {
                 stepDown(cause: .leaseExpired, now: now, into: &out)
             } else if !q.quorate {
@@ -980,7 +978,6 @@ public struct QuorumInstance: Sendable {
             } else if let w = wanted(now: now), w.name != name {
                 stepDown(cause: .handover, now: now, into: &out)
             } else {
-                _ = m
                 admitNewcomers(now: now, into: &out)
             }
         }
