@@ -933,13 +933,15 @@ def analyse(c, hooks, res):
     for s in samples:
         per_proc.setdefault((s.node, s.instance), []).append(s)
     for (n, inst), ss in per_proc.items():
-        hi = None
-        for s in sorted(ss, key=lambda s: s.b):
+        # A decrease is proven only when the lower epoch was asked for after the higher one
+        # had been answered: two requests in flight at once may be answered in either order.
+        answered = sorted(ss, key=lambda s: s.b)
+        for s in sorted(ss, key=lambda s: s.a):
+            hi = max((h for h in answered if h.b < s.a), key=lambda h: h.epoch, default=None)
             if hi is not None and s.epoch < hi.epoch:
-                v.append(("epoch-decrease", "%s (instance %s) said epoch %d at %d after epoch %d at %d"
+                v.append(("epoch-decrease", "%s (instance %s) said epoch %d when asked at %d, after it had answered epoch %d at %d"
                           % (n, inst, s.epoch, s.a, hi.epoch, hi.b)))
                 break
-            hi = s if hi is None or s.epoch >= hi.epoch else hi
     for n in NODES:
         ss = [s for s in samples if s.node == n]
         best = 0
