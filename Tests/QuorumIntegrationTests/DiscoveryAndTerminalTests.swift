@@ -50,9 +50,9 @@ extension IntegrationTests {
                 try await c.startInOrder(["A"])
                 let b = try c.prepare("B")
                 let command = ([c.quorumd] + (try c.standardArguments("B"))).map { "'\($0)'" }.joined(separator: " ")
-                // Type q once B's control socket exists (bounded: 10 s), in a terminal made by script(1).
+                // Type q once B has joined A (bounded: 10 s), in a terminal made by script(1).
                 let shell = """
-                    i=0; while [ ! -S '\(b.socketPath)' ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+                    i=0; until '\(c.quorumctl)' --socket '\(b.socketPath)' status --json 2>/dev/null | grep -q '"master" : "A"' || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done
                     printf 'q\\n'
                     """
                 let run = try await runCommand(
