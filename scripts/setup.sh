@@ -10,7 +10,7 @@ command -v swift >/dev/null 2>&1 || { echo "setup: the Swift toolchain is not in
 
 # C libraries and tools from Debian: libsystemd for sd_notify and the journal, pkg-config to
 # find it, python3 for the original's .py hooks, iproute2/nftables for namespace tests.
-packages=(libsystemd-dev pkg-config python3 iproute2 nftables procps util-linux)
+packages=(libsystemd-dev pkg-config python3 iproute2 nftables procps util-linux tcpdump)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -69,6 +69,90 @@ extension IntegrationTests {
             }
         }
 
+        /// TCP payloads of a pcap file (LINKTYPE_EN10MB or LINUX_SLL2 on lo), in capture order,
+        /// keyed by (source port, destination port).
+        static func tcpPayloads(pcap path: String) throws -> [(src: UInt16, dst: UInt16, bytes: [UInt8])] {
+            let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            guard data.count >= 24 else { return [] }
+            func u32(_ o: Int) -> Int { Int(data[o]) | Int(data[o + 1]) << 8 | Int(data[o + 2]) << 16 | Int(data[o + 3]) << 24 }
+            let linkType = u32(20)
+            let linkHeader = linkType == 1 ? 14 : (linkType == 276 ? 20 : 16)
+            var out: [(UInt16, UInt16, [UInt8])] = []
+            var o = 24
+            while o + 16 <= data.count {
+                let length = u32(o + 8)
+                let start = o + 16
+                o = start + length
+                guard o <= data.count, length > linkHeader + 20 else { continue }
+                let ip = start + linkHeader
+                guard data[ip] >> 4 == 4, data[ip + 9] == 6 else { continue }
+                let ipHeader = Int(data[ip] & 0x0F) * 4
+                let total = Int(data[ip + 2]) << 8 | Int(data[ip + 3])
+                let tcp = ip + ipHeader
+                guard tcp + 20 <= o else { continue }
+                let src = UInt16(data[tcp]) << 8 | UInt16(data[tcp + 1])
+                let dst = UInt16(data[tcp + 2]) << 8 | UInt16(data[tcp + 3])
+                let payload = tcp + Int(data[tcp + 12] >> 4) * 4
+                let end = min(ip + total, o)
+                if payload < end { out.append((src, dst, Array(data[payload..<end]))) }
+            }
+            return out
+        }
+
+        static func frameTypes(_ stream: [UInt8]) -> [UInt8] {
+            var types: [UInt8] = []
+            var rest = stream[...]
+            while let n = try? frameLength(rest), n <= rest.count {
+                types.append(rest[rest.startIndex + 3])
+                rest = rest.dropFirst(n)
+            }
+            return types
+        }
+
+        @Test("A goodbye captured from the wire and replayed later does not remove the live node")
+        func replayedCapturedGoodbye() async throws {
+            guard getuid() == 0, access("/usr/bin/tcpdump", X_OK) == 0 || access("/usr/sbin/tcpdump", X_OK) == 0 else {
+                print("skipped: needs root and tcpdump")
+                return
+            }
+            let tcpdump = access("/usr/bin/tcpdump", X_OK) == 0 ? "/usr/bin/tcpdump" : "/usr/sbin/tcpdump"
+            try await withCluster { c in
+                try c.writeFile(c.directory + "/a.key", Self.keyA, mode: 0o600)
+                let a = try c.prepare("A"), cNode = try c.prepare("C")
+                let pcap = c.directory + "/capture.pcap"
+                // Capture the traffic between A and C (a cluster of two, so C->A is: to A's port, or from C's).
+                let capture = try spawnChild(
+                    executable: tcpdump,
+                    arguments: ["-i", "lo", "--immediate-mode", "-U", "-w", pcap, "tcp and (port \(a.port) or port \(cNode.port))"],
+                    environment: ["PATH": "/usr/sbin:/usr/bin:/bin"], output: .combined(c.directory + "/tcpdump.log"))
+                defer { kill(capture, SIGKILL); _ = waitForChild(capture, timeout: .seconds(2)) }
+                try await c.waitUntil("tcpdump listens", timeout: .seconds(5)) {
+                    (try? String(contentsOfFile: c.directory + "/tcpdump.log", encoding: .utf8))?.contains("listening") == true
+                }
+                try await c.startInOrder(["A", "C"], ["--key-file", c.directory + "/a.key"])
+                try c.stop("C")  // a graceful leave: C says bye to A
+                #expect(try await c.waitForExit("C") == .exited(0))
+                try await c.waitUntil("A lists C as dispatched") { await c.peerStates("A")?["C"] == .dispatched }
+                kill(capture, SIGINT)
+                _ = waitForChild(capture, timeout: .seconds(5))
+                // C -> A streams, with the frame types they carried.
+                var streams: [String: [UInt8]] = [:]
+                for segment in try Self.tcpPayloads(pcap: pcap) where segment.dst == a.port || segment.src == cNode.port {
+                    streams["\(segment.src)>\(segment.dst)", default: []] += segment.bytes
+                }
+                let withBye = streams.values.filter { Self.frameTypes($0).contains(8) }
+                let summary = streams.map { "\($0.key): \($0.value.count) bytes, types \(Self.frameTypes($0.value))" }.joined(separator: "; ")
+                let captured = try #require(withBye.first, "the capture holds C's sealed goodbye (streams: \(summary))")
+                // C comes back; the captured stream (its hellos, heartbeats and the bye) is replayed to A.
+                try await c.restart("C")
+                try await c.waitUntil("C is back") { await c.agree(master: "A", members: ["A", "C"], clusterSize: 2, lost: 0) }
+                _ = try? await onThread { try sendOverTCP(captured, port: a.port) }
+                try await c.holds("A still has C connected", for: .seconds(2)) {
+                    await c.agree(master: "A", members: ["A", "C"], clusterSize: 2, lost: 0)
+                }
+            }
+        }
+
         @Test("A flood of datagrams sealed with another key leaves heartbeats on time and the master unchanged")
         func floodOfForgedDatagrams() async throws {
             try await withCluster { c in
