@@ -33,6 +33,12 @@ for ((i = 0; i < nodes; i++)); do
     "$bin/quorumd" 127.0.0.1 $((6170 + i)) 127.255.255.255 5595 -n "$n" -d \
         --state-dir "$dir/$n" --control-socket "$dir/$n.sock" >"$dir/$n.log" 2>&1 &
     pids+=($!)
+    # One after another, as the original's nodes were started: the next once this one answers.
+    for _ in $(seq 1 50); do
+        "$bin/quorumctl" --socket "$dir/$n.sock" status --json >/dev/null 2>&1 && break
+        [ $? -eq 2 ] && break
+        sleep 0.02
+    done
 done
 
 # Wait (bounded) until every node answers and names a master.
