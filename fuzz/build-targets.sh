@@ -9,7 +9,7 @@ out=.build-fuzz/targets
 mkdir -p "$out"
 flags=(-O -sanitize=fuzzer,address -parse-as-library)
 
-strip_imports() { sed -E '/^import (QuorumCore|QuorumSecurity|QuorumControl)$/d' "$1" > "$out/$2.swift"; }
+strip_imports() { sed -E '/^import (QuorumCore|QuorumSecurity|QuorumControl|QuorumNode)$/d' "$1" > "$out/$2.swift"; }
 
 strip_imports Sources/FuzzWire/Fuzz.swift FuzzWire
 swiftc "${flags[@]}" -module-name FuzzWire "$root"/Sources/QuorumCore/*.swift "$out/FuzzWire.swift" -o "$out/FuzzWire"
@@ -19,6 +19,7 @@ swiftc "${flags[@]}" -module-name FuzzControl "$root"/Sources/QuorumControl/*.sw
 
 # swift-crypto, built once by SwiftPM (uninstrumented), linked into the keyed targets.
 swift build -c release --package-path "$root" --scratch-path "$PWD/.build-fuzz" --target Crypto >&2
+swift build -c release --package-path "$root" --scratch-path "$PWD/.build-fuzz" --target ArgumentParser >&2
 b=.build-fuzz/release
 crypto_objects=$(find "$b/Crypto.build" "$b/CryptoBoringWrapper.build" "$b/CCryptoBoringSSL.build" "$b/CCryptoBoringSSLShims.build" -name '*.o')
 modulemaps=(-Xcc -fmodule-map-file="$root/.build/checkouts/swift-crypto/Sources/CCryptoBoringSSL/include/module.modulemap"
@@ -32,4 +33,11 @@ for t in FuzzSealed FuzzKeyFile; do
         "$root"/Sources/QuorumCore/*.swift "$out"/Security-*.swift "$out/$t.swift" \
         $crypto_objects -lstdc++ -o "$out/$t"
 done
+# The settings parser (quorumd's command line and --config files), with ArgumentParser linked in.
+for f in "$root"/Sources/QuorumNode/Settings/*.swift; do strip_imports "$f" "Settings-$(basename "$f" .swift)"; done
+strip_imports Sources/FuzzConfig/Fuzz.swift FuzzConfig
+parser_objects=$(find "$b/ArgumentParser.build" "$b/ArgumentParserToolInfo.build" -name '*.o')
+# shellcheck disable=SC2086
+swiftc "${flags[@]}" -module-name FuzzConfig -I "$b/Modules" \
+    "$root"/Sources/QuorumCore/*.swift "$out"/Settings-*.swift "$out/FuzzConfig.swift" $parser_objects -o "$out/FuzzConfig"
 echo "$out"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets and runs one of them (or all, one after another).
 #
-#   fuzz/run.sh [TARGET|all] [SECONDS]      TARGET: FuzzWire FuzzSealed FuzzControl FuzzKeyFile
+#   fuzz/run.sh [TARGET|all] [SECONDS]      TARGET: FuzzWire FuzzSealed FuzzControl FuzzKeyFile FuzzConfig
 #
 # Corpora live in fuzz/corpus/TARGET (kept out of git); crashing inputs land in
 # fuzz/artifacts/TARGET. Inputs that once crashed are copied to fuzz/regressions/TARGET and
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 target=${1:-all}
 seconds=${2:-60}
-targets=(FuzzWire FuzzSealed FuzzControl FuzzKeyFile)
+targets=(FuzzWire FuzzSealed FuzzControl FuzzKeyFile FuzzConfig)
 
 # Build once; FUZZ_NO_BUILD=1 reuses the targets (to run several fuzzers at once).
 if [ "${FUZZ_NO_BUILD:-0}" = 1 ] && [ -x .build-fuzz/targets/FuzzWire ]; then
