@@ -114,6 +114,10 @@ public struct QuorumInstance: Sendable {
     private let startedAt: Instant
     private var started = false
     private var knowsCluster = false
+    /// The highest epoch this node had seen before this start, and whether it has since heard
+    /// a master of a newer one (see voteDecision).
+    private let restoredEpoch: UInt64
+    private var heardNewerMaster = false
     private var announceCount = 0
     private var nextAnnounce: Instant
     private var nextHeartbeat: Instant
@@ -145,6 +149,7 @@ public struct QuorumInstance: Sendable {
         }
         self.persistent = persistent
         highestEpoch = max(persistent.highestEpoch, persistent.votedEpoch)
+        restoredEpoch = highestEpoch
         masterEpoch = persistent.configuration?.epoch ?? 0
         startedAt = now
         nextAnnounce = now
@@ -494,6 +499,12 @@ public struct QuorumInstance: Sendable {
         }
         highestEpoch = max(highestEpoch, epoch)
         knowsCluster = true
+        if epoch > restoredEpoch { heardNewerMaster = true }
+        if epoch > persistent.highestEpoch {
+            // Remembered across a crash: the epochs this node may have promised its vote in.
+            persistent.highestEpoch = epoch
+            out.append(.persist(persistent))
+        }
         promise = Promise(name: master, instance: instance, epoch: epoch, until: now + timing.electionTimeout, isMaster: true)
         if pendingVote.map({ $0.epoch <= epoch }) == true { pendingVote = nil }
         masterEpoch = max(masterEpoch, epoch)
@@ -546,8 +557,12 @@ public struct QuorumInstance: Sendable {
         // so the candidate usually waits only for the difference in arrival times.
         if let pr = promise, pr.until > now, pr.name != candidate { return .defer(reason: pr.isMaster ? "it still hears master \(pr.name)" : "it promised \(pr.name) its vote") }
         // A promise made before a crash lives only in memory: a restarted node keeps quiet
-        // until any promise its old self made has ended.
-        if now < startedAt + timing.electionTimeout { return .defer(reason: "it started less than an election timeout ago") }
+        // until any promise its old self made has ended — or until it has heard a master of an
+        // epoch newer than any its old self saw: that master was elected without this node's
+        // vote, so every lease its old promises backed had ended by then.
+        if now < startedAt + timing.electionTimeout && !heardNewerMaster {
+            return .defer(reason: "it started less than an election timeout ago")
+        }
         guard wanted(now: now)?.name == candidate else { return .refuse(sendConfiguration: false) }
         return .grant
     }
@@ -947,16 +962,9 @@ public struct QuorumInstance: Sendable {
 
         // Silent peers are lost.
         let silenceLimit = timing.electionTimeout
-        let firstProbe = timing.reconnectMinimum
         for (peerName, p) in orderedPeerPairs where !p.lost && now - p.lastHeard >= silenceLimit {
             peers[peerName]?.lost = true
             out.append(.notice(.peerLost(name: peerName, evidence: "silent for \(silenceLimit)")))
-            if p.linkUp {
-                peers[peerName]?.linkUp = false
-                peers[peerName]?.reconnectAt = now
-                peers[peerName]?.reconnectDelay = firstProbe
-                out.append(.disconnect(peerName))
-            }
         }
         // An expired promise is no promise.
         if let pr = promise, pr.until <= now { releasePromise(now: now, into: &out) }

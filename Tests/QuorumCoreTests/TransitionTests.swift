@@ -486,21 +486,3 @@ extension TransitionTests {
     }
 }
 
-extension TransitionTests {
-    /// Found by the fault harness: after a partition healed, a link that had gone silent came
-    /// back only when TCP's retransmission back-off fired (up to 7 s), because the node kept it.
-    @Test("a peer silent for an election timeout is marked lost, its link dropped and dialled again at once")
-    func silentPeerLinkIsRedialled() {
-        var h = Harness("A", birth: 1_000, port: 7001)
-        h.handle(.linkUp(id("B", birth: 2_000, port: 7002)))
-        h.handle(.linkUp(id("C", birth: 3_000, port: 7003)))
-        h.run(for: .milliseconds(900), talking: ["B", "C"])
-        // C falls silent (a partition); B goes on talking.
-        let d = h.run(for: .milliseconds(700), talking: ["B"])
-        #expect(d.contains(.disconnect("C")))
-        #expect(!d.contains(.disconnect("B")))
-        let dialled = d.compactMap { if case .connect(let p) = $0 { p.name } else { nil } }
-        #expect(dialled.contains("C"), "a new connection is tried right away")
-        #expect(h.node.peerStatuses(now: h.now).first { $0.identity.name == "C" }?.state == .lost)
-    }
-}
