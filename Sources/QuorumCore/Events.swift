@@ -114,11 +114,6 @@ public enum Directive: Sendable, Equatable {
     case connect(NodeIdentity)
     /// Send a frame on the link to the named peer; dropped if there is no link.
     case send(Message, to: String)
-    /// Close the link to this peer without reporting it: it fell silent, so whatever the
-    /// connection still holds is stale, and the core dials a new one (a healed partition is
-    /// whole again as soon as a new connection gets through, not when TCP's retransmission
-    /// back-off of the old one happens to fire).
-    case disconnect(String)
     /// Write this state durably (atomic replace and fsync) before doing what follows.
     case persist(PersistentState)
     /// Queue a role hook.

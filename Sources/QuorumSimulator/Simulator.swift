@@ -292,16 +292,6 @@ struct World {
                 if let last = linkClock[Pair(from: i, to: j)], at < last { at = last }
                 linkClock[Pair(from: i, to: j)] = at
                 queue.push(at: at, .event(node: j, generation: slots[j].generation, .message(m, from: slots[i].name)))
-            case .disconnect(let peer):
-                guard let j = slots.firstIndex(where: { $0.name == peer }), links.contains(Pair(from: i, to: j)) else { continue }
-                links.remove(Pair(from: i, to: j))
-                links.remove(Pair(from: j, to: i))
-                // The other end hears the close only if the network lets the FIN through.
-                if !blocked.contains(Pair(from: i, to: j)), let me = slots[i].instance?.identity {
-                    var at = now + randomDelay()
-                    if let last = linkClock[Pair(from: i, to: j)], at < last { at = last }
-                    queue.push(at: at, .event(node: j, generation: slots[j].generation, .linkDown(name: me.name, instance: me.instance, .closed)))
-                }
             case .persist(let s):
                 slots[i].disk = s
             case .runHook(let run):

@@ -243,8 +243,6 @@ public final class NodeDriver: @unchecked Sendable {
                 connect(to: peer)
             case .send(let message, let to):
                 links[to]?.send(message)
-            case .disconnect(let peer):
-                links.removeValue(forKey: peer)?.closeQuietly()
             case .persist(let state):
                 do {
                     try store.save(state)
