@@ -165,6 +165,7 @@ public struct ControlServer: Service {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let response: ControlResponse
+                var oversized = false
                 // Who is asking, from the kernel; judged once the request has been read (answering
                 // before reading would reset the connection and lose the answer).
                 var refusal: String? = nil
@@ -197,6 +198,7 @@ public struct ControlServer: Service {
                         response = .failure(error.message)
                     }
                 case .tooLong:
+                    oversized = true
                     logger.debug("oversized control request")
                     response = .failure(
                         "request longer than \(configuration.maximumRequestBytes) bytes: expected one short line of JSON")
@@ -205,6 +207,12 @@ public struct ControlServer: Service {
                     return
                 }
                 try await outbound.write(ByteBuffer(bytes: response.encodedLine()))
+                if case .failure = response, !response.isOK, oversized {
+                    // The rest of an oversized request is still unread; closing now would reset
+                    // the connection and could destroy the answer before the client reads it.
+                    outbound.finish()
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
             }
         } catch {
             logger.debug("control connection failed", metadata: ["error": "\(error)"])
