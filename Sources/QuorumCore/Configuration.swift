@@ -31,6 +31,12 @@ public struct Timing: Sendable, Equatable {
     /// doubling up to `reconnectMaximum` (so a healed partition is whole again within 2 s).
     public var reconnectMinimum: Duration = .milliseconds(50)
     public var reconnectMaximum: Duration = .milliseconds(500)
+    /// How long a link may hold data its peer has not acknowledged before the kernel aborts
+    /// it (the shell sets it as `TCP_USER_TIMEOUT`). A partition stops acknowledgements, so
+    /// the link ends soon after and is dialled anew when the partition heals, instead of
+    /// waiting for TCP's retransmission back-off (0.2, 0.6, 1.4, 3 s …). A paused peer's
+    /// kernel still acknowledges, so a pause does not end its links.
+    public var linkTimeout: Duration = .seconds(1)
 
     public init() {}
 

@@ -3,7 +3,7 @@ import QuorumControl
 import Testing
 
 extension IntegrationTests {
-    @Suite("Lost announcements and the terminal")
+    @Suite("Network faults and the terminal")
     struct DiscoveryAndTerminal {
         /// Runs `nft` with a script; true on success.
         static func nft(_ script: String, in directory: String) async throws -> Bool {
@@ -37,6 +37,48 @@ extension IntegrationTests {
                     await c.agree(master: "A", members: ["A", "B", "C"], clusterSize: 3, lost: 0)
                 }
                 #expect(c.hookRuns(of: "C").map(\.hook) == ["slave"], "C never elected itself while alone")
+            }
+        }
+
+        @Test("After a partition of seconds, the stale links are ended and dialled anew: the cluster is whole soon after the heal")
+        func partitionHealsWithFreshLinks() async throws {
+            guard getuid() == 0, access("/usr/sbin/nft", X_OK) == 0 else {
+                print("skipped: needs root and nft")
+                return
+            }
+            try await withCluster { c in
+                try await c.startInOrder(["A", "B", "C"])
+                // Every link has one end on a node's peer port: dropping those ports (and this
+                // cluster's discovery port) cuts every node off from every other.
+                let ports = try ["A", "B", "C"].map { String(try c.node($0).port) }.joined(separator: ", ")
+                let table = "quorumtest\(c.broadcastPort)"
+                let rules = """
+                    table inet \(table) {
+                     chain out { type filter hook output priority 0; tcp dport { \(ports) } drop; tcp sport { \(ports) } drop; udp dport \(c.broadcastPort) drop; }
+                    }
+
+                    """
+                guard try await Self.nft(rules, in: c.directory) else {
+                    print("skipped: nft rules cannot be added here")
+                    return
+                }
+                defer { _ = try? runCommandSync("/usr/sbin/nft", ["delete", "table", "inet", table]) }
+                // Each node ends its links once their frames have gone unacknowledged for 1 s,
+                // instead of keeping them through TCP's retransmission back-off.
+                try await c.waitUntil("every node has ended its unacknowledged links", timeout: .seconds(10)) {
+                    ["A", "B", "C"].allSatisfy { c.log($0).contains("carried no acknowledgement") }
+                }
+                try await c.waitUntil("no node has a quorum", timeout: .seconds(5)) {
+                    for name in ["A", "B", "C"] where await c.status(name)?.quorate != false { return false }
+                    return true
+                }
+                #expect(try await Self.nft("delete table inet \(table)\n", in: c.directory))
+                let healed = ContinuousClock.now
+                try await c.waitUntil("A, B and C agree on one master again", timeout: .seconds(10)) {
+                    guard let master = await c.status("A")?.master else { return false }
+                    return await c.agree(master: master, members: ["A", "B", "C"], clusterSize: 3, lost: 0)
+                }
+                print("partition of every link healed: agreement \(ContinuousClock.now - healed) after the heal")
             }
         }
 

@@ -2,6 +2,12 @@ import NIOCore
 import QuorumCore
 import QuorumSecurity
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// One TCP link to a peer. Both sides send `Hello` first; until the handshake is complete
 /// nothing else is accepted, and a link that does not complete it in time is closed. With a
 /// cluster key, every frame is sealed and, after the first hello, bound to this link (see
@@ -108,7 +114,11 @@ final class PeerLink: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A reset is what a crashed peer's kernel sends: not bad input, just a closed link.
-        if !(error is IOError) {
+        if let error = error as? IOError {
+            if error.errnoCode == ETIMEDOUT, let identity {
+                driver.noteLinkTimedOut(identity.name)
+            }
+        } else {
             driver.noteBadInput("link", error: "\(identity?.name ?? "a peer link before its hello"): \(error)")
         }
         context.close(promise: nil)

@@ -125,6 +125,7 @@ public final class NodeDriver: @unchecked Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in self.setUpLink(channel, expected: nil) }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(Self.userTimeoutOption, value: linkTimeoutMilliseconds)
         do {
             return try await bootstrap.bind(host: settings.address, port: Int(settings.port)).get()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
@@ -316,6 +317,14 @@ public final class NodeDriver: @unchecked Sendable {
 
     // MARK: - Peer links
 
+    /// `TCP_USER_TIMEOUT`: a link whose data stays unacknowledged this long is aborted by the
+    /// kernel (see `Timing.linkTimeout`). Level `IPPROTO_TCP`, not `SOL_SOCKET`.
+    static let userTimeoutOption = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_USER_TIMEOUT))
+
+    var linkTimeoutMilliseconds: SocketOptionValue {
+        SocketOptionValue(clamping: settings.coreConfiguration.timing.linkTimeout.nanosecondsClamped / 1_000_000)
+    }
+
     func setUpLink(_ channel: Channel, expected: NodeIdentity?) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             let link = PeerLink(driver: self, expected: expected)
@@ -340,6 +349,7 @@ public final class NodeDriver: @unchecked Sendable {
         ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(500))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(Self.userTimeoutOption, value: linkTimeoutMilliseconds)
             .channelInitializer { channel in self.setUpLink(channel, expected: peer) }
             .connect(to: address)
             .whenFailure { error in
@@ -413,6 +423,14 @@ public final class NodeDriver: @unchecked Sendable {
 
     func hello() -> Message? {
         identity.map { .hello(Hello(cluster: settings.cluster, identity: $0)) }
+    }
+
+    /// The kernel aborted a link whose frames went unacknowledged for `Timing.linkTimeout`
+    /// (a partition, or a peer host gone): the core redials it as for any closed link.
+    func noteLinkTimedOut(_ peer: String) {
+        var m = metadata()
+        m["quorum.peer"] = "\(peer)"
+        logger.info("the link to \(peer) carried no acknowledgement for \(settings.coreConfiguration.timing.linkTimeout); closed it, dialling again", metadata: m)
     }
 
     func noteBadInput(_ what: String, error: String) {
