@@ -382,6 +382,16 @@ public struct QuorumInstance: Sendable {
         // Greet at once: our view of the master and membership reach the newcomer in one round trip.
         sendConfigurationIfNeeded(to: id.name, into: &out)
         out.append(.send(.heartbeat(heartbeat(for: id.name, now: now)), to: id.name))
+        askForVoteIfCandidate(id.name, into: &out)
+    }
+
+    /// A member that could not be asked when the candidacy started (no link, or silent) is
+    /// asked once it can hear us: after a partition, links come back one by one, and a
+    /// candidacy that asked only the first member back would otherwise wait out its deadline.
+    private func askForVoteIfCandidate(_ peerName: String, into out: inout [Directive]) {
+        guard case .candidate(let c) = state, isMember(peerName),
+              !c.votes.contains(peerName), !c.refusals.contains(peerName) else { return }
+        out.append(.send(.voteRequest(epoch: c.epoch), to: peerName))
     }
 
     /// Peers in name order, so that the directives of one event come out in the same order
@@ -434,11 +444,13 @@ public struct QuorumInstance: Sendable {
         guard var p = peers[from], from != name else { return }
         p.lastHeard = now
         p.linkUp = true
+        let returned = p.lost
         if p.lost {
             p.lost = false
             out.append(.notice(.peerConnected(name: from, connected: peers.values.filter { $0.linkUp }.count)))
         }
         peers[from] = p
+        if returned { askForVoteIfCandidate(from, into: &out) }
         switch message {
         case .heartbeat(let h):
             onHeartbeat(h, from: from, now: now, into: &out)

@@ -279,6 +279,28 @@ struct TransitionTests {
         #expect(without.ab.isEmpty && without.cd.isEmpty)
     }
 
+    @Test("a candidate asks a member whose link comes up during its candidacy")
+    func candidateAsksLateLink() {
+        var h = Harness("A", birth: 1_000, port: 7001)
+        h.handle(.linkUp(id("B", birth: 2_000, port: 7002)))
+        h.handle(.linkUp(id("C", birth: 3_000, port: 7003)))
+        h.run(for: .seconds(1), talking: ["B", "C"])
+        // Every link is cut, then closed by the kernel: A has no quorum.
+        h.run(for: .seconds(1))
+        h.handle(.linkDown(name: "B", instance: 7002, .unreachable))
+        h.handle(.linkDown(name: "C", instance: 7003, .unreachable))
+        #expect(h.node.status(now: h.now).quorate == false)
+        // C comes back first: A (the best) campaigns and can only ask C.
+        var asked: [(Message, String)] = h.handle(.linkUp(id("C", birth: 3_000, port: 7003))).sends("voteRequest")
+        for _ in 0..<50 where asked.isEmpty { asked = h.advance(.milliseconds(10)).sends("voteRequest") }
+        #expect(asked.map(\.1) == ["C"])
+        guard case .voteRequest(let epoch)? = asked.first?.0 else { Issue.record("no vote request"); return }
+        // B's link comes up while the candidacy runs: B is asked at once, in the same epoch.
+        let late = h.handle(.linkUp(id("B", birth: 2_000, port: 7002))).sends("voteRequest")
+        #expect(late.map(\.1) == ["B"])
+        #expect(late.first.map { $0.0 == .voteRequest(epoch: epoch) } == true)
+    }
+
     @Test("a crashed master's refused port releases the promise at once")
     func refusedPortIsEvidence() {
         var h = Harness("B", birth: 2_000, port: 7002)
