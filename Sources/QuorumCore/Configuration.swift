@@ -31,6 +31,9 @@ public struct Timing: Sendable, Equatable {
     /// doubling up to `reconnectMaximum` (so a healed partition is whole again within 2 s).
     public var reconnectMinimum: Duration = .milliseconds(50)
     public var reconnectMaximum: Duration = .milliseconds(500)
+    /// How long the shell waits for a connection attempt before it counts as unreachable. A
+    /// lost SYN is sent again by the kernel only after 1 s, so a fresh attempt is quicker.
+    public var connectTimeout: Duration = .milliseconds(500)
     /// How long a link may hold data its peer has not acknowledged before the kernel aborts
     /// it (the shell sets it as `TCP_USER_TIMEOUT`). A partition stops acknowledgements, so
     /// the link ends soon after and is dialled anew when the partition heals, instead of

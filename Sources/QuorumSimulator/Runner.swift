@@ -8,6 +8,8 @@ public struct SimulationSummary: Sendable {
     public var events = 0
     public var crashFailovers: [Duration] = []
     public var leaveHandovers: [Duration] = []
+    /// Per schedule: from the final heal (every node back, network whole) to agreement.
+    public var settleTimes: [Duration] = []
 
     public init() {}
 
@@ -16,6 +18,7 @@ public struct SimulationSummary: Sendable {
         events += r.events
         crashFailovers += r.crashFailovers
         leaveHandovers += r.leaveHandovers
+        if let t = r.settleTime { settleTimes.append(t) }
         if !r.violations.isEmpty {
             violations += r.violations
             failedSchedules.append(r)

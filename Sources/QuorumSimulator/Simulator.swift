@@ -15,6 +15,8 @@ public struct SimulationOptions: Sendable {
     /// How long the network is whole and fault-free, with every node back, before the
     /// liveness check: all nodes agree on one master.
     public var settle: Duration = .seconds(4)
+    /// The interface's bound: after the final heal, every node agrees on one master within it.
+    public var agreementBound: Duration = .seconds(2)
     public var faultsPerSchedule: ClosedRange<Int> = 3...8
     public var maximumHookTime: Duration = .milliseconds(25)
     /// Record every step (for replaying one seed).
@@ -114,6 +116,9 @@ struct World {
     var datagramLoss = 0.0
     var linkClock: [Pair: Instant] = [:]  // FIFO per directed link
     var links: Set<Pair> = []  // open links (both directions recorded)
+    /// Since when frames sent on a link have been dropped by a cut (directed). A link cut for
+    /// `Timing.linkTimeout` is aborted at both ends, as the kernel's TCP_USER_TIMEOUT does.
+    var cutSince: [Pair: Instant] = [:]
     var epochMasters: [UInt64: String] = [:]
     var violations: [Violation] = []
     var faultLog: [String] = []
@@ -183,6 +188,7 @@ struct World {
             perform(action)
             checkSafety()
             if !violations.isEmpty { break }
+            if let healed = healedAt, settleTime == nil, agreed() { settleTime = now - healed }
         }
         if violations.isEmpty { now = max(now, end) }
     }
@@ -287,7 +293,13 @@ struct World {
                 queue.push(at: now + randomDelay(), .connect(from: i, generation: gen, target: target))
             case .send(let m, let to):
                 guard let j = slots.firstIndex(where: { $0.name == to }), links.contains(Pair(from: i, to: j)) else { continue }
-                if blocked.contains(Pair(from: i, to: j)) { continue }
+                if blocked.contains(Pair(from: i, to: j)) {
+                    let since = cutSince[Pair(from: i, to: j)] ?? now
+                    cutSince[Pair(from: i, to: j)] = since
+                    if now - since >= config.timing.linkTimeout { abortLink(i, j) }
+                    continue
+                }
+                cutSince[Pair(from: i, to: j)] = nil
                 var at = now + randomDelay()
                 if let last = linkClock[Pair(from: i, to: j)], at < last { at = last }
                 linkClock[Pair(from: i, to: j)] = at
@@ -347,23 +359,40 @@ struct World {
         switch slots[j].status {
         case .crashed, .stopped:
             if cut {
-                queue.push(at: now + .milliseconds(200), .event(node: i, generation: gen, .linkDown(name: target.name, instance: target.instance, .unreachable)))
+                queue.push(at: now + config.timing.connectTimeout, .event(node: i, generation: gen, .linkDown(name: target.name, instance: target.instance, .unreachable)))
             } else {
                 queue.push(at: now + randomDelay(), .event(node: i, generation: gen, .linkDown(name: target.name, instance: target.instance, .refused)))
             }
         case .paused:
-            queue.push(at: now + .milliseconds(200), .event(node: i, generation: gen, .linkDown(name: target.name, instance: target.instance, .unreachable)))
+            queue.push(at: now + config.timing.connectTimeout, .event(node: i, generation: gen, .linkDown(name: target.name, instance: target.instance, .unreachable)))
         case .running:
             if cut {
-                queue.push(at: now + .milliseconds(200), .event(node: i, generation: gen, .linkDown(name: target.name, instance: target.instance, .unreachable)))
+                queue.push(at: now + config.timing.connectTimeout, .event(node: i, generation: gen, .linkDown(name: target.name, instance: target.instance, .unreachable)))
                 return
             }
             guard let a = slots[i].instance?.identity, let b = slots[j].instance?.identity else { return }
             links.insert(Pair(from: i, to: j))
             links.insert(Pair(from: j, to: i))
+            cutSince[Pair(from: i, to: j)] = nil
+            cutSince[Pair(from: j, to: i)] = nil
             let t = now + randomDelay()
             queue.push(at: t, .event(node: i, generation: gen, .linkUp(b)))
             queue.push(at: t, .event(node: j, generation: slots[j].generation, .linkUp(a)))
+        }
+    }
+
+    /// The link between i and j carried nothing acknowledged for the link timeout: both
+    /// kernels abort it (each end's own frames go unacknowledged too, or its
+    /// acknowledgements are the ones cut), and both cores hear a closed link.
+    mutating func abortLink(_ i: Int, _ j: Int) {
+        links.remove(Pair(from: i, to: j))
+        links.remove(Pair(from: j, to: i))
+        cutSince[Pair(from: i, to: j)] = nil
+        cutSince[Pair(from: j, to: i)] = nil
+        log("link \(slots[i].name)–\(slots[j].name) aborted: unacknowledged for \(config.timing.linkTimeout)")
+        for (a, b) in [(i, j), (j, i)] {
+            guard let peer = slots[b].instance?.identity else { continue }
+            queue.push(at: now + randomDelay(), .event(node: a, generation: slots[a].generation, .linkDown(name: peer.name, instance: peer.instance, .closed)))
         }
     }
 
@@ -379,6 +408,8 @@ struct World {
         for j in slots.indices where links.contains(Pair(from: i, to: j)) {
             links.remove(Pair(from: i, to: j))
             links.remove(Pair(from: j, to: i))
+            cutSince[Pair(from: i, to: j)] = nil
+            cutSince[Pair(from: j, to: i)] = nil
             if let old {
                 var at = now + randomDelay()
                 if let last = linkClock[Pair(from: i, to: j)], at < last { at = last }
@@ -517,6 +548,16 @@ struct World {
         }
     }
 
+    /// Every slot runs and names the same master, which holds its lease; no one discovering
+    /// or without quorum.
+    func agreed() -> Bool {
+        guard slots.allSatisfy({ $0.status == .running }) else { return false }
+        let views = slots.compactMap { $0.instance?.currentMaster(now: now)?.name }
+        guard views.count == slots.count, Set(views).count == 1, masterIndex() != nil else { return false }
+        let roles = slots.compactMap { $0.instance?.role }
+        return roles.filter { $0 == .master }.count == 1 && roles.allSatisfy { $0 == .master || $0 == .slave }
+    }
+
     /// (c) after the final heal and `settle`, every node agrees on one master.
     mutating func checkLiveness() {
         // Nodes that dispatched themselves on quorum loss after the final heal (policy
@@ -542,7 +583,9 @@ struct World {
         if roles.filter({ $0 == .master }).count != 1 || roles.contains(.discovering) || roles.contains(.noQuorum) {
             violation("liveness", "roles after healing: \(zip(running.map(\.name), roles.map(\.rawValue)).map { "\($0)=\($1)" })")
         }
-        settleTime = nil
+        if let t = settleTime, t > options.agreementBound {
+            violation("liveness", "every node agreed on one master only \(t) after the final heal (bound \(options.agreementBound))")
+        }
     }
 }
 

@@ -61,6 +61,9 @@ struct QuorumSim: ParsableCommand {
         if let l = SimulationSummary.percentiles(summary.leaveHandovers) {
             print("leave of the master → next master hook (simulated network): median \(fmt(l.median)) ms, p99 \(fmt(l.p99)) ms, max \(fmt(l.max)) ms over \(summary.leaveHandovers.count)")
         }
+        if let s = SimulationSummary.percentiles(summary.settleTimes) {
+            print("final heal → every node agrees on one master: median \(fmt(s.median)) ms, p99 \(fmt(s.p99)) ms, max \(fmt(s.max)) ms over \(summary.settleTimes.count)")
+        }
         print("\(summary.schedules) schedules, \(summary.violations.count) violations")
         if !summary.violations.isEmpty { throw ExitCode(1) }
     }

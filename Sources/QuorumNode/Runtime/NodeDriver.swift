@@ -347,7 +347,7 @@ public final class NodeDriver: @unchecked Sendable {
         }
         attempts[peer.name] = peer.instance
         ClientBootstrap(group: loop)
-            .connectTimeout(.milliseconds(500))
+            .connectTimeout(.nanoseconds(settings.coreConfiguration.timing.connectTimeout.nanosecondsClamped))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(Self.userTimeoutOption, value: linkTimeoutMilliseconds)
             .channelInitializer { channel in self.setUpLink(channel, expected: peer) }
