@@ -514,11 +514,11 @@ class Cluster:
 # ----------------------------------------------------------------------------------------------
 # Schedules
 
-def generate(seed, k, hold_scale=1.0):
+def generate(seed, k, hold_scale=1.0, kinds=None):
     rng = random.Random(seed)
     faults = []
     for _ in range(k):
-        kind = rng.choice(KINDS)
+        kind = rng.choice(kinds or KINDS)
         f = {"kind": kind, "target": "master" if rng.random() < 0.6 else "other", "pick": rng.randrange(1000),
              "perm": rng.sample(range(5), 5), "gap": round(rng.uniform(0.2, 0.6), 3)}
         if kind in ("kill", "leave"):
@@ -583,7 +583,7 @@ class Runner:
 
     def run_schedule(self, seed):
         opts = self.opts
-        faults = generate(seed, opts.faults_per_schedule, opts.hold_scale)
+        faults = generate(seed, opts.faults_per_schedule, opts.hold_scale, opts.kinds)
         sdir = os.path.join(self.workdir, "s%d" % seed)
         os.makedirs(sdir)
         hooklog = os.path.join(self.hookdir, "hooks.log")
@@ -1031,6 +1031,8 @@ def replay_cmd(opts, seed):
     cmd = "tests/faults/run.sh --schedules 1 --seed %d --faults-per-schedule %d" % (seed, opts.faults_per_schedule)
     if opts.hold_scale != 1.0:
         cmd += " --hold-scale %g" % opts.hold_scale
+    if opts.kinds:
+        cmd += " --kinds %s" % ",".join(opts.kinds)
     if opts.bin_given:
         cmd += " --bin %s" % opts.bin
     return cmd
@@ -1109,6 +1111,8 @@ def main():
     ap.add_argument("--faults-per-schedule", type=int, default=4)
     ap.add_argument("--hold-scale", type=float, default=1.0,
                     help="multiply every fault's hold time (e.g. 2 for partitions of 2 to 7 s)")
+    ap.add_argument("--kinds", type=lambda v: v.split(","), default=None,
+                    help="only these kinds of fault, comma-separated (default: all %d)" % len(KINDS))
     ap.add_argument("--bin", default=None, help="directory holding quorumd and quorumctl (default .build/release)")
     ap.add_argument("--qfclock", required=False, help="the compiled tests/faults/qfclock.c")
     ap.add_argument("--sample-ms", type=int, default=50, help="status sampling period per node")
@@ -1122,11 +1126,14 @@ def main():
     ap.add_argument("--list", action="store_true", help="print the schedules and exit")
     ap.add_argument("--json", default=None, help="also write all results to this file")
     opts = ap.parse_args()
+    for k in opts.kinds or []:
+        if k not in KINDS:
+            ap.error("unknown fault kind %r (kinds: %s)" % (k, ", ".join(KINDS)))
 
     if opts.list:
         for i in range(opts.schedules):
             s = opts.seed + i
-            print("seed %d: %s" % (s, ", ".join(describe(f) for f in generate(s, opts.faults_per_schedule, opts.hold_scale))))
+            print("seed %d: %s" % (s, ", ".join(describe(f) for f in generate(s, opts.faults_per_schedule, opts.hold_scale, opts.kinds))))
         return 0
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
