@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What a client asks a node over the control socket.
 ///
@@ -27,8 +31,10 @@ public enum ControlRequest: Hashable, Sendable {
     public func encodedLine() -> [UInt8] {
         var object: [String: String] = ["command": command]
         if case .forget(let peer) = self { object["peer"] = peer }
-        // A dictionary of strings always serialises; the force is a programmer-error trap only.
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // A dictionary of strings always encodes; the force is a programmer-error trap only.
+        let data = try! encoder.encode(object)
         return Array(data) + [UInt8(ascii: "\n")]
     }
 
@@ -52,16 +58,16 @@ public enum ControlRequest: Hashable, Sendable {
         guard String(validating: line, as: UTF8.self) != nil else {
             throw ControlProtocolError(.notUTF8, "request is not valid UTF-8")
         }
-        let value: Any
+        let object: RequestObject
         do {
-            value = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed])
+            object = try JSONDecoder().decode(RequestObject.self, from: Data(line))
+        } catch DecodingError.typeMismatch, DecodingError.valueNotFound {
+            // Valid JSON (the whole text parses first), but not an object.
+            throw ControlProtocolError(.notAnObject, "request must be a JSON object such as {\"command\":\"status\"}")
         } catch {
             throw ControlProtocolError(.notJSON, "request is not valid JSON: expected a line such as {\"command\":\"status\"}")
         }
-        guard let object = value as? [String: Any] else {
-            throw ControlProtocolError(.notAnObject, "request must be a JSON object such as {\"command\":\"status\"}")
-        }
-        guard let command = object["command"] as? String else {
+        guard let command = object.command else {
             throw ControlProtocolError(.missingCommand, "request has no \"command\" string")
         }
         switch command {
@@ -69,7 +75,7 @@ public enum ControlRequest: Hashable, Sendable {
         case "peers": return .peers
         case "leave": return .leave
         case "forget":
-            guard let peer = object["peer"] as? String else {
+            guard let peer = object.peer else {
                 throw ControlProtocolError(.missingPeer, "forget needs a \"peer\" string naming the node to forget")
             }
             guard ControlProtocol.isValidNodeName(peer) else {
@@ -82,6 +88,21 @@ public enum ControlRequest: Hashable, Sendable {
             throw ControlProtocolError(
                 .unknownCommand, "unknown command \(quoted(command)): expected status, peers, leave or forget")
         }
+    }
+}
+
+/// The keys of a request object that matter; others, and values of other types, are ignored
+/// (a `command` that is not a string counts as missing).
+private struct RequestObject: Decodable {
+    var command: String?
+    var peer: String?
+
+    enum Key: String, CodingKey { case command, peer }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        command = try? c.decode(String.self, forKey: .command)
+        peer = try? c.decode(String.self, forKey: .peer)
     }
 }
 

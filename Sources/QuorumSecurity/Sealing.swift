@@ -1,5 +1,9 @@
 @preconcurrency import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import QuorumCore
 
 /// The cluster key: one or two 256-bit keys, each with a one-byte id. The first is used to

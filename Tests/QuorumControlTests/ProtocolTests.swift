@@ -135,6 +135,11 @@ struct RequestTests {
         #expect(rejection(Array("\n".utf8))?.kind == .empty)
         #expect(rejection(Array("[\"status\"]".utf8))?.kind == .notAnObject)
         #expect(rejection(Array("\"status\"".utf8))?.kind == .notAnObject)
+        for fragment in ["null", "42", "true", "[]", "[{\"command\":\"status\"}]"] {
+            #expect(rejection(Array(fragment.utf8))?.kind == .notAnObject, "\(fragment)")
+        }
+        #expect(rejection(Array("{\"command\":\"status\"} x".utf8))?.kind == .notJSON)
+        #expect((try? ControlRequest.parse(Array(#"{"command":"forget","peer":"C","extra":[1,{"a":null}]}"#.utf8))) == .forget(peer: "C"))
         #expect(rejection(Array("{}".utf8))?.kind == .missingCommand)
         #expect(rejection(Array(#"{"command":42}"#.utf8))?.kind == .missingCommand)
     }
