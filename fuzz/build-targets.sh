@@ -18,10 +18,15 @@ strip_imports Sources/FuzzControl/Fuzz.swift FuzzControl
 swiftc "${flags[@]}" -module-name FuzzControl "$root"/Sources/QuorumControl/*.swift "$out/FuzzControl.swift" -o "$out/FuzzControl"
 
 # swift-crypto, built once by SwiftPM (uninstrumented), linked into the keyed targets.
+# Its object files are globbed below, so objects left from an earlier swift-crypto version are
+# removed first (they would be linked in too).
+b=.build-fuzz/release
+crypto_dirs=("$b"/Crypto.build "$b"/CryptoBoringWrapper.build "$b"/CCryptoBoringSSL.build "$b"/CCryptoBoringSSLShims.build
+             "$b"/CXKCP.build "$b"/CXKCPShims.build)
+find "${crypto_dirs[@]}" -name '*.o' -delete 2>/dev/null || true
 swift build -c release --package-path "$root" --scratch-path "$PWD/.build-fuzz" --target Crypto >&2
 swift build -c release --package-path "$root" --scratch-path "$PWD/.build-fuzz" --target ArgumentParser >&2
-b=.build-fuzz/release
-crypto_objects=$(find "$b/Crypto.build" "$b/CryptoBoringWrapper.build" "$b/CCryptoBoringSSL.build" "$b/CCryptoBoringSSLShims.build" -name '*.o')
+crypto_objects=$(find "${crypto_dirs[@]}" -name '*.o' 2>/dev/null)
 modulemaps=(-Xcc -fmodule-map-file="$root/.build/checkouts/swift-crypto/Sources/CCryptoBoringSSL/include/module.modulemap"
             -Xcc -fmodule-map-file="$root/.build/checkouts/swift-crypto/Sources/CCryptoBoringSSLShims/include/module.modulemap")
 # QuorumCore and QuorumSecurity become one module here, so their imports of each other go.
