@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -1032,7 +1033,7 @@ def replay_cmd(opts, seed):
     if opts.hold_scale != 1.0:
         cmd += " --hold-scale %g" % opts.hold_scale
     if opts.kinds:
-        cmd += " --kinds %s" % ",".join(opts.kinds)
+        cmd += " --kinds %s" % shlex.quote(",".join(opts.kinds))
     if opts.bin_given:
         cmd += " --bin %s" % opts.bin
     return cmd
