@@ -382,16 +382,16 @@ public struct QuorumInstance: Sendable {
         // Greet at once: our view of the master and membership reach the newcomer in one round trip.
         sendConfigurationIfNeeded(to: id.name, into: &out)
         out.append(.send(.heartbeat(heartbeat(for: id.name, now: now)), to: id.name))
-        askForVoteIfCandidate(id.name, into: &out)
+        askForVoteIfCandidate(id.name, now: now, into: &out)
     }
 
     /// A member that could not be asked when the candidacy started (no link, or silent) is
     /// asked once it can hear us: after a partition, links come back one by one, and a
     /// candidacy that asked only the first member back would otherwise wait out its deadline.
-    private func askForVoteIfCandidate(_ peerName: String, into out: inout [Directive]) {
+    private func askForVoteIfCandidate(_ peerName: String, now: Instant, into out: inout [Directive]) {
         guard case .candidate(let c) = state, isMember(peerName),
               !c.votes.contains(peerName), !c.refusals.contains(peerName) else { return }
-        out.append(.send(.voteRequest(epoch: c.epoch), to: peerName))
+        requestVote(from: peerName, epoch: c.epoch, now: now, into: &out)
     }
 
     /// Peers in name order, so that the directives of one event come out in the same order
@@ -450,7 +450,7 @@ public struct QuorumInstance: Sendable {
             out.append(.notice(.peerConnected(name: from, connected: peers.values.filter { $0.linkUp }.count)))
         }
         peers[from] = p
-        if returned { askForVoteIfCandidate(from, into: &out) }
+        if returned { askForVoteIfCandidate(from, now: now, into: &out) }
         switch message {
         case .heartbeat(let h):
             onHeartbeat(h, from: from, now: now, into: &out)
@@ -638,8 +638,17 @@ public struct QuorumInstance: Sendable {
         state = .candidate(candidacy)
         out.append(.notice(.candidacyStarted(epoch: epoch, size: members.count)))
         for p in orderedPeers where alive(p, now: now) && isMember(p.identity.name) {
-            out.append(.send(.voteRequest(epoch: epoch), to: p.identity.name))
+            requestVote(from: p.identity.name, epoch: epoch, now: now, into: &out)
         }
+    }
+
+    /// A vote request goes right behind a heartbeat on the same link: the voter judges the
+    /// candidate's membership by the stamp of its last heartbeat, and followers heartbeat each
+    /// other only every other interval, so without it a membership change of the last 200 ms
+    /// looks stale to the voter, which refuses (the candidacy then fails and backs off).
+    private func requestVote(from peerName: String, epoch: UInt64, now: Instant, into out: inout [Directive]) {
+        out.append(.send(.heartbeat(heartbeat(for: peerName, now: now)), to: peerName))
+        out.append(.send(.voteRequest(epoch: epoch), to: peerName))
     }
 
     private mutating func failCandidacy(_ c: Candidacy, reason: String, now: Instant, into out: inout [Directive]) {
