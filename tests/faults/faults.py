@@ -162,6 +162,9 @@ class Network:
         run(["nft", "-f", "-"], input=script)
 
     def heal(self):
+        # The rules may be gone before `nft` returns: the minority check ends here, not at
+        # the return (liveness is measured from the return, when the rules are surely gone).
+        self.heal_began = now()
         self.apply([])
 
     @staticmethod
@@ -640,9 +643,10 @@ class Runner:
             epoch = st[master].epoch if st.get(master) else None
             rec = {"i": i, "kind": f["kind"], "target": f["target"], "hold": f["hold"], "master": master, "epoch": epoch}
             c.event("fault", index=i, kind=f["kind"], master=master, epoch=epoch)
+            self.net.heal_began = None
             heal_t = self.inject(c, f, master, rec)
             rec["heal"] = heal_t
-            c.event("healed", index=i, kind=f["kind"], t=heal_t)
+            c.event("healed", index=i, kind=f["kind"], t=heal_t, t_begin=self.net.heal_began or heal_t)
             res["faults"].append(rec)
             c.check_exits()
             live = sorted(c.alive)
@@ -977,7 +981,7 @@ def analyse(c, hooks, res):
                                              (after[0].b - e["t"]) / 1e6)))
     # 7. A minority side never has a master: role after the lease, master field after lease + promise.
     parts = [e for e in c.events if e["what"] == "partition"]
-    heals = sorted(e["t"] for e in c.events if e["what"] == "healed")
+    heals = sorted(e.get("t_begin", e["t"]) for e in c.events if e["what"] == "healed")
     for e in parts:
         t1 = e["t_applied"]
         t_end = min([h for h in heals if h > t1] or [now()])
