@@ -22,6 +22,7 @@ public enum ControlClient {
             return left
         }
 
+        let line = request.encodedLine()
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let pathBytes = Array(socketPath.utf8)
@@ -59,8 +60,8 @@ public enum ControlClient {
             }
         }
 
-        // Write the request line.
-        let line = request.encodedLine()
+        // Write the request line (encoded before connecting: the node gives a connected
+        // client only a short while to send it).
         var written = 0
         while written < line.count {
             try setTimeout(fd, SO_SNDTIMEO, remaining(), socketPath)

@@ -101,9 +101,12 @@ public struct ControlServer: Service {
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .bind(unixDomainSocketPath: socketPath) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        // The request deadline: closing the channel ends the read loop.
+                        // The request deadline: closing the channel ends the read loop. It is
+                        // met when the line's newline arrives on the event loop, so a request
+                        // sent in time is answered even if the task that reads it runs late.
                         let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
                         channel.closeFuture.whenComplete { _ in deadline.cancel() }
+                        try channel.pipeline.syncOperations.addHandler(RequestDeadline(deadline))
                         return try Connection(wrappingChannelSynchronously: channel)
                     }
                 }
@@ -255,6 +258,32 @@ public struct ControlServerError: Error, CustomStringConvertible {
     public var problem: String
 
     public var description: String { "control socket \(socketPath): \(problem)" }
+}
+
+/// Cancels a connection's request deadline once a newline (the end of the request line)
+/// or the client's end of stream has arrived; passes everything on unchanged.
+private final class RequestDeadline: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private var deadline: Scheduled<Void>?
+
+    init(_ deadline: Scheduled<Void>) { self.deadline = deadline }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if deadline != nil, unwrapInboundIn(data).readableBytesView.contains(UInt8(ascii: "\n")) {
+            deadline?.cancel()
+            deadline = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelEvent, case .inputClosed = event as! ChannelEvent {
+            deadline?.cancel()
+            deadline = nil
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
 }
 
 struct FileIdentity: Equatable, Sendable {

@@ -147,6 +147,21 @@ struct ServerTests {
         }
     }
 
+    @Test func aRequestSentInTimeIsAnsweredThoughItsAnswerTakesLongerThanTheTimeout() async throws {
+        // The deadline is for sending the request line, not for answering it (the reading task
+        // may also run late on a loaded machine).
+        let configuration = ControlServer.Configuration(requestTimeout: .milliseconds(200))
+        let handler: ControlServer.Handler = { request in
+            try? await Task.sleep(for: .milliseconds(600))
+            return await answerStatus(request)
+        }
+        try await withServer(configuration: configuration, handler: handler) { path in
+            let reply = try await onThread { try rawExchange(path: path, send: Array("{\"command\":\"status\"}\n".utf8)) }
+            #expect(!reply.isEmpty, "the answer was lost")
+            #expect((try? ControlResponse.parse(reply)).map { if case .status = $0 { true } else { false } } == true)
+        }
+    }
+
     @Test func theSocketFileIsGroupReadableAndWritableOnly() async throws {
         try await withServer(handler: answerStatus) { path in
             var info = stat()
