@@ -13,26 +13,43 @@ extension IntegrationTests {
             return run.status == .exited(0)
         }
 
-        @Test("A node whose first announcements are lost still joins as slave, never master")
-        func lostAnnouncements() async throws {
+        /// Root and nft are needed to drop this test's packets; prints why a test is skipped.
+        static var canDropPackets: Bool {
             guard getuid() == 0, access("/usr/sbin/nft", X_OK) == 0 else {
                 print("skipped: needs root and nft")
-                return
+                return false
             }
+            return true
+        }
+
+        /// Adds a table of this cluster's own holding `chains`; its name, or nil (printing why)
+        /// when rules cannot be added here. Remove it with `deleteTable`.
+        static func addTable(for c: LocalCluster, chains: String) async throws -> String? {
+            let table = "quorumtest\(c.broadcastPort)"
+            guard try await nft("table inet \(table) {\n\(chains)\n}\n", in: c.directory) else {
+                print("skipped: nft rules cannot be added here")
+                return nil
+            }
+            return table
+        }
+
+        static func deleteTable(_ table: String, for c: LocalCluster) async throws -> Bool {
+            try await nft("delete table inet \(table)\n", in: c.directory)
+        }
+
+        @Test("A node whose first announcements are lost still joins as slave, never master")
+        func lostAnnouncements() async throws {
+            guard Self.canDropPackets else { return }
             try await withCluster { c in
                 try await c.startInOrder(["A", "B"])
                 // Drop every datagram sent to this test's discovery port (and only that port).
-                let table = "quorumtest\(c.broadcastPort)"
-                guard try await Self.nft("table inet \(table) {\n chain out { type filter hook output priority 0; udp dport \(c.broadcastPort) drop; }\n}\n", in: c.directory) else {
-                    print("skipped: nft rules cannot be added here")
-                    return
-                }
+                guard let table = try await Self.addTable(for: c, chains: " chain out { type filter hook output priority 0; udp dport \(c.broadcastPort) drop; }") else { return }
                 defer { _ = try? runCommandSync("/usr/sbin/nft", ["delete", "table", "inet", table]) }
                 try c.start("C")
                 // C's first announcements (0, 20, 60, 140 ms) are lost; lift the drop after 200 ms of C's life.
                 let started = try c.node("C").startedAt
                 try await c.waitUntil("C has run for 200 ms", timeout: .seconds(5)) { monotonicNanoseconds() >= started + 200_000_000 }
-                #expect(try await Self.nft("delete table inet \(table)\n", in: c.directory))
+                #expect(try await Self.deleteTable(table, for: c))
                 try await c.waitUntil("C joins", timeout: .seconds(6)) {
                     await c.agree(master: "A", members: ["A", "B", "C"], clusterSize: 3, lost: 0)
                 }
@@ -42,26 +59,14 @@ extension IntegrationTests {
 
         @Test("After a partition of seconds, the stale links are ended and dialled anew: the cluster is whole soon after the heal")
         func partitionHealsWithFreshLinks() async throws {
-            guard getuid() == 0, access("/usr/sbin/nft", X_OK) == 0 else {
-                print("skipped: needs root and nft")
-                return
-            }
+            guard Self.canDropPackets else { return }
             try await withCluster { c in
                 try await c.startInOrder(["A", "B", "C"])
                 // Every link has one end on a node's peer port: dropping those ports (and this
                 // cluster's discovery port) cuts every node off from every other.
                 let ports = try ["A", "B", "C"].map { String(try c.node($0).port) }.joined(separator: ", ")
-                let table = "quorumtest\(c.broadcastPort)"
-                let rules = """
-                    table inet \(table) {
-                     chain out { type filter hook output priority 0; tcp dport { \(ports) } drop; tcp sport { \(ports) } drop; udp dport \(c.broadcastPort) drop; }
-                    }
-
-                    """
-                guard try await Self.nft(rules, in: c.directory) else {
-                    print("skipped: nft rules cannot be added here")
-                    return
-                }
+                let chains = " chain out { type filter hook output priority 0; tcp dport { \(ports) } drop; tcp sport { \(ports) } drop; udp dport \(c.broadcastPort) drop; }"
+                guard let table = try await Self.addTable(for: c, chains: chains) else { return }
                 defer { _ = try? runCommandSync("/usr/sbin/nft", ["delete", "table", "inet", table]) }
                 // Each node ends its links once their frames have gone unacknowledged for 1 s,
                 // instead of keeping them through TCP's retransmission back-off.
@@ -72,7 +77,7 @@ extension IntegrationTests {
                     for name in ["A", "B", "C"] where await c.status(name)?.quorate != false { return false }
                     return true
                 }
-                #expect(try await Self.nft("delete table inet \(table)\n", in: c.directory))
+                #expect(try await Self.deleteTable(table, for: c))
                 let healed = ContinuousClock.now
                 try await c.waitUntil("A, B and C agree on one master again", timeout: .seconds(10)) {
                     guard let master = await c.status("A")?.master else { return false }

@@ -11,13 +11,19 @@ extension IntegrationTests {
         static let keyA = "1 " + String(repeating: "3c", count: 32) + "\n"
         static let keyB = "2 " + String(repeating: "c3", count: 32) + "\n"
 
+        /// Writes key A (0600) into the cluster's directory; the arguments that make a node use it.
+        static func keyAArguments(_ c: LocalCluster) throws -> [String] {
+            try c.writeFile(c.directory + "/a.key", keyA, mode: 0o600)
+            return ["--key-file", c.directory + "/a.key"]
+        }
+
         @Test("Nodes without the cluster key, or with another key, cannot join; a bad key file is exit 2")
         func keyedClusterIsClosed() async throws {
             try await withCluster { c in
-                try c.writeFile(c.directory + "/a.key", Self.keyA, mode: 0o600)
+                let keyA = try Self.keyAArguments(c)
                 try c.writeFile(c.directory + "/b.key", Self.keyB, mode: 0o600)
                 try c.writeFile(c.directory + "/open.key", Self.keyA, mode: 0o644)
-                try await c.startInOrder(["A", "B"], ["--key-file", c.directory + "/a.key"])
+                try await c.startInOrder(["A", "B"], keyA)
                 try c.start("X")
                 try c.start("Y", ["--key-file", c.directory + "/b.key"])
                 // X and Y hear A and B's sealed announcements (and A and B theirs) but never link.
@@ -40,8 +46,7 @@ extension IntegrationTests {
         @Test("Frames sealed with another key, or captured on another link and replayed, change nothing")
         func forgedAndReplayedFrames() async throws {
             try await withCluster { c in
-                try c.writeFile(c.directory + "/a.key", Self.keyA, mode: 0o600)
-                try await c.startInOrder(["A", "B", "C"], ["--key-file", c.directory + "/a.key"])
+                try await c.startInOrder(["A", "B", "C"], try Self.keyAArguments(c))
                 let epoch = try #require(await c.status("B")).epoch
                 let right = try ClusterKeyring(parsing: Self.keyA, path: "a")
                 let wrong = try ClusterKeyring(parsing: Self.keyB, path: "b")
@@ -117,7 +122,7 @@ extension IntegrationTests {
             }
             let tcpdump = access("/usr/bin/tcpdump", X_OK) == 0 ? "/usr/bin/tcpdump" : "/usr/sbin/tcpdump"
             try await withCluster { c in
-                try c.writeFile(c.directory + "/a.key", Self.keyA, mode: 0o600)
+                let keyA = try Self.keyAArguments(c)
                 let a = try c.prepare("A"), cNode = try c.prepare("C")
                 let pcap = c.directory + "/capture.pcap"
                 // Capture the traffic between A and C (a cluster of two, so C->A is: to A's port, or from C's).
@@ -129,7 +134,7 @@ extension IntegrationTests {
                 try await c.waitUntil("tcpdump listens", timeout: .seconds(5)) {
                     (try? String(contentsOfFile: c.directory + "/tcpdump.log", encoding: .utf8))?.contains("listening") == true
                 }
-                try await c.startInOrder(["A", "C"], ["--key-file", c.directory + "/a.key"])
+                try await c.startInOrder(["A", "C"], keyA)
                 try c.stop("C")  // a graceful leave: C says bye to A
                 #expect(try await c.waitForExit("C") == .exited(0))
                 try await c.waitUntil("A lists C as dispatched") { await c.peerStates("A")?["C"] == .dispatched }
@@ -156,8 +161,7 @@ extension IntegrationTests {
         @Test("A flood of datagrams sealed with another key leaves heartbeats on time and the master unchanged")
         func floodOfForgedDatagrams() async throws {
             try await withCluster { c in
-                try c.writeFile(c.directory + "/a.key", Self.keyA, mode: 0o600)
-                try await c.startInOrder(["A", "B", "C"], ["--key-file", c.directory + "/a.key"])
+                try await c.startInOrder(["A", "B", "C"], try Self.keyAArguments(c))
                 let epoch = try #require(await c.status("A")).epoch
                 let wrong = try ClusterKeyring(parsing: Self.keyB, path: "b")
                 let port = c.broadcastPort
