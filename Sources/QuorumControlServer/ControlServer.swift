@@ -106,7 +106,8 @@ public struct ControlServer: Service {
                         // sent in time is answered even if the task that reads it runs late.
                         let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
                         channel.closeFuture.whenComplete { _ in deadline.cancel() }
-                        try channel.pipeline.syncOperations.addHandler(RequestDeadline(deadline))
+                        try channel.pipeline.syncOperations.addHandler(
+                            RequestDeadline(deadline, decidedAfter: configuration.maximumRequestBytes + 2))
                         return try Connection(wrappingChannelSynchronously: channel)
                     }
                 }
@@ -260,19 +261,29 @@ public struct ControlServerError: Error, CustomStringConvertible {
     public var description: String { "control socket \(socketPath): \(problem)" }
 }
 
-/// Cancels a connection's request deadline once a newline (the end of the request line)
-/// or the client's end of stream has arrived; passes everything on unchanged.
+/// Cancels a connection's request deadline once the server has what it needs to answer: a
+/// newline (the end of the request line), the client's end of stream, or more bytes than a
+/// request may have (answered with an error). Passes everything on unchanged.
 private final class RequestDeadline: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     private var deadline: Scheduled<Void>?
+    private let decidedAfter: Int
+    private var received = 0
 
-    init(_ deadline: Scheduled<Void>) { self.deadline = deadline }
+    init(_ deadline: Scheduled<Void>, decidedAfter: Int) {
+        self.deadline = deadline
+        self.decidedAfter = decidedAfter
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if deadline != nil, unwrapInboundIn(data).readableBytesView.contains(UInt8(ascii: "\n")) {
-            deadline?.cancel()
-            deadline = nil
+        if deadline != nil {
+            let bytes = unwrapInboundIn(data).readableBytesView
+            received += bytes.count
+            if received >= decidedAfter || bytes.contains(UInt8(ascii: "\n")) {
+                deadline?.cancel()
+                deadline = nil
+            }
         }
         context.fireChannelRead(data)
     }

@@ -162,6 +162,27 @@ struct ServerTests {
         }
     }
 
+    @Test func anOversizedRequestIsAnsweredThoughTheReadingTaskStartsAfterTheTimeout() async throws {
+        // The server knows it must refuse once more bytes than a request may have have arrived,
+        // so that too meets the deadline. The caller check stands in for a reading task that is
+        // late on a loaded machine: it holds the task past the 100 ms timeout.
+        var configuration = ControlServer.Configuration(requestTimeout: .milliseconds(100))
+        configuration.authorize = { _ in
+            usleep(300_000)
+            return nil
+        }
+        try await withServer(configuration: configuration, handler: answerStatus) { path in
+            let huge = [UInt8](repeating: UInt8(ascii: "x"), count: 64 * 1024)
+            let reply = try await onThread { try rawExchange(path: path, send: huge) }
+            #expect(!reply.isEmpty, "the answer was lost")
+            guard case .failure(let message)? = try? ControlResponse.parse(reply) else {
+                Issue.record("expected a failure, got \(String(decoding: reply, as: UTF8.self))")
+                return
+            }
+            #expect(message.contains("4096"))
+        }
+    }
+
     @Test func theSocketFileIsGroupReadableAndWritableOnly() async throws {
         try await withServer(handler: answerStatus) { path in
             var info = stat()
