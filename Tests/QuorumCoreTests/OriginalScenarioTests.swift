@@ -4,7 +4,7 @@ import Testing
 
 /// The eight scenarios of the original program's integration tests, driven through the real
 /// core on the simulated network with simulated time (no sleeps).
-@Suite("The original's scenarios")
+@Suite("The original's scenarios", .onOwnThread)
 struct OriginalScenarioTests {
     static let four: [(name: String, port: UInt16)] = [("A", 6004), ("B", 6003), ("C", 6002), ("D", 6001)]
 

@@ -1,17 +1,74 @@
 import Foundation
+import Testing
 
-/// Runs CPU-bound work (seconds of simulation) on a thread of its own and awaits its result.
+/// Runs each test of a suite on a thread of its own.
 ///
 /// Swift Testing runs every test, synchronous ones too, on Swift's cooperative pool, which has
-/// one thread per core. A simulation that keeps a pool thread busy for seconds starves the
-/// other suites of the same test process: on a two-core machine the control-server tests'
-/// handlers waited behind it until their clients' 5 s deadlines passed. A thread of its own is
-/// time-sliced by the kernel instead. Expectations stay in the test's task: the body returns
-/// what they need.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        let thread = Thread { continuation.resume(returning: body()) }
+/// one thread per core. The core's tests compute (seconds of simulation each), and on a
+/// two-core machine they held the whole pool, so the control-server tests of the same process
+/// could not run their handlers until their clients' 5 s deadlines had passed. A test under
+/// this trait prefers an executor with a dedicated thread, which the kernel time-slices with
+/// the pool instead of taking it over. Expectations work as anywhere: the test is still the
+/// same task.
+struct OnOwnThread: SuiteTrait, TestTrait, TestScoping {
+    var isRecursive: Bool { true }
+
+    func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? {
+        test.isSuite || testCase == nil ? nil : self
+    }
+
+    func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        let executor = ThreadExecutor()
+        defer { executor.stop() }
+        try await withTaskExecutorPreference(executor) { try await function() }
+    }
+}
+
+extension Trait where Self == OnOwnThread {
+    /// Each test runs on a thread of its own, not on the cooperative pool.
+    static var onOwnThread: Self { Self() }
+}
+
+/// A task executor that runs its jobs, in order, on one thread it owns until `stop()`.
+final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []  // guarded by `condition`
+    private var stopping = false  // guarded by `condition`
+
+    init() {
+        let thread = Thread { [self] in run() }
         thread.stackSize = 8 << 20
         thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Ends the thread once the jobs already queued have run.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            let batch = jobs
+            jobs.removeAll()
+            let finished = batch.isEmpty && stopping
+            condition.unlock()
+            if finished { return }
+            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        }
     }
 }

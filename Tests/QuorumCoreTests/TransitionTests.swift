@@ -50,6 +50,7 @@ struct Harness {
         return out
     }
 
+    @discardableResult
     mutating func heartbeat(from peer: String, holding: UInt64? = nil, following: MasterClaim? = nil, epoch: UInt64 = 0, sequence: UInt64 = 1, echo: UInt64 = 0, stamp: ConfigurationStamp = .bootstrap) -> [Directive] {
         handle(.message(.heartbeat(Heartbeat(epoch: epoch, role: holding == nil ? .slave : .master, holding: holding, following: following, sequence: sequence, echo: echo, configuration: stamp)), from: peer))
     }
@@ -67,7 +68,7 @@ extension [Directive] {
     var exitCode: Int32? { lazy.compactMap { if case .exit(let c) = $0 { c } else { nil } }.first }
 }
 
-@Suite("Roles, votes, leases and membership")
+@Suite("Roles, votes, leases and membership", .onOwnThread)
 struct TransitionTests {
     @Test("a lone node announces itself several times and becomes master of one after the discovery window")
     func loneNodeBecomesMaster() {
@@ -412,7 +413,7 @@ struct TransitionTests {
     }
 }
 
-@Suite("Joins and re-entries leave the master alone")
+@Suite("Joins and re-entries leave the master alone", .onOwnThread)
 struct StableMasterTests {
     static func settled(_ names: [String], metric: Metric = .age) -> SimulatedCluster {
         var config = CoreConfiguration(cluster: "test")

@@ -2,7 +2,7 @@ import QuorumCore
 import QuorumSimulator
 import Testing
 
-@Suite("Wire format")
+@Suite("Wire format", .onOwnThread)
 struct WireFormatTests {
     static let a = NodeIdentity(name: "node-A.1_x", instance: 0xDEAD_BEEF_0102_0304, address: "fe80::1%eth0", port: 6170, birth: 1_795_795_972_208)
     static let long = NodeIdentity(name: String(repeating: "n", count: 64), instance: 1, address: "198.18.0.1", port: 65535, birth: -5)
@@ -87,34 +87,31 @@ struct WireFormatTests {
     }
 
     @Test("random and mutated bytes never trap: every input gives a message, a request for more, a skip or an error")
-    func randomBytesNeverTrap() async {
+    func randomBytesNeverTrap() {
+        var rng = SplitMix64(seed: 42)
         let valid = Self.samples.map(WireFormat.encode)
-        let outcomes = await onOwnThread { () -> [Int] in
-            var rng = SplitMix64(seed: 42)
-            var outcomes = [0, 0, 0, 0]
-            for i in 0..<20_000 {
-                var bytes: [UInt8]
-                if i % 2 == 0 {
-                    bytes = (0..<Int.random(in: 0...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-                    if bytes.count >= 2, i % 4 == 0 { bytes[0] = 0x51; bytes[1] = 0x4D; if bytes.count > 2 { bytes[2] = 1 } }
-                } else {
-                    bytes = valid[Int.random(in: 0..<valid.count, using: &rng)]
-                    for _ in 0..<Int.random(in: 1...4, using: &rng) where !bytes.isEmpty {
-                        bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
-                    }
-                }
-                do {
-                    switch try WireFormat.decode(bytes) {
-                    case .message: outcomes[0] += 1
-                    case .needMoreData: outcomes[1] += 1
-                    case .unsupportedVersion: outcomes[2] += 1
-                    }
-                    _ = try? WireFormat.decodeDatagram(bytes)
-                } catch {
-                    outcomes[3] += 1
+        var outcomes = [0, 0, 0, 0]
+        for i in 0..<20_000 {
+            var bytes: [UInt8]
+            if i % 2 == 0 {
+                bytes = (0..<Int.random(in: 0...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                if bytes.count >= 2, i % 4 == 0 { bytes[0] = 0x51; bytes[1] = 0x4D; if bytes.count > 2 { bytes[2] = 1 } }
+            } else {
+                bytes = valid[Int.random(in: 0..<valid.count, using: &rng)]
+                for _ in 0..<Int.random(in: 1...4, using: &rng) where !bytes.isEmpty {
+                    bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
                 }
             }
-            return outcomes
+            do {
+                switch try WireFormat.decode(bytes) {
+                case .message: outcomes[0] += 1
+                case .needMoreData: outcomes[1] += 1
+                case .unsupportedVersion: outcomes[2] += 1
+                }
+                _ = try? WireFormat.decodeDatagram(bytes)
+            } catch {
+                outcomes[3] += 1
+            }
         }
         #expect(outcomes[3] > 0 && outcomes[0] > 0, "both valid and invalid inputs were exercised: \(outcomes)")
     }
@@ -152,13 +149,15 @@ struct WireFormatTests {
     }
 }
 
-@Suite("Simulator")
+/// One test at a time: each computes for seconds, and the process tests of this run need
+/// their share of the two cores for their real timers.
+@Suite("Simulator", .serialized, .onOwnThread)
 struct SimulatorTests {
     @Test("seeded fault schedules find no violation")
-    func schedulesHoldTheGuarantees() async {
+    func schedulesHoldTheGuarantees() {
         var options = SimulationOptions()
         options.duration = .seconds(10)
-        let summary = await onOwnThread { [options] in runSchedules(count: 60, firstSeed: 900, options: options) }
+        let summary = runSchedules(count: 60, firstSeed: 900, options: options)
         #expect(summary.schedules == 60)
         #expect(summary.violations.isEmpty, "\(summary.violations.prefix(3))")
         #expect(!summary.crashFailovers.isEmpty)
@@ -169,8 +168,8 @@ struct SimulatorTests {
     /// different configurations shared one stamp and no candidate could ever win.
     /// 20665: a candidate paused past its deadline became master on late votes (see TransitionTests).
     @Test("seeds that once failed hold now", arguments: [UInt64(6841), 20665])
-    func regressions(seed: UInt64) async {
-        let result = await onOwnThread { ClusterSimulator(options: SimulationOptions()).run(seed: seed) }
+    func regressions(seed: UInt64) {
+        let result = ClusterSimulator(options: SimulationOptions()).run(seed: seed)
         #expect(result.violations.isEmpty, "\(result.violations)")
     }
 
@@ -180,35 +179,30 @@ struct SimulatorTests {
     /// links were aborted during the cut, so the heal waits for one reconnect attempt
     /// (a timed-out attempt, then at most the back-off) and then one round of votes.
     @Test("after a partition of every node, links healing one by one give a master within one reconnect period", arguments: [0, 20, 100, 300, 700])
-    func staggeredHeal(gap: Int) async {
+    func staggeredHeal(gap: Int) {
         let timing = Timing()
         let bound = timing.connectTimeout + timing.reconnectMaximum + .milliseconds(100)
-        let (failures, slowest) = await onOwnThread { () -> ([String], (Duration, UInt64)) in
-            var failures: [String] = []
-            var slowest: (Duration, UInt64) = (.zero, 0)
-            for seed in UInt64(1)...20 {
-                var c = SimulatedCluster(nodes: [("A", 1), ("B", 2), ("C", 3)], seed: seed, trace: true)
-                for n in ["A", "B", "C"] { c.start(n); c.run(for: .milliseconds(20)) }
-                if c.run(until: .seconds(3), { $0.allAgree(on: "A") }) == nil { failures.append("seed \(seed): no agreement on A at start") }
-                c.partition([["A"], ["B"], ["C"]])
-                c.run(for: .seconds(3))
-                // B and C hear each other first (B may be elected), then A comes back.
-                c.partition([["A"], ["B", "C"]])
-                c.run(for: .milliseconds(Int64(gap)))
-                c.heal()
-                let took = c.run(until: .seconds(5)) { s in
-                    guard let m = s.status("A")?.master else { return false }
-                    return ["A", "B", "C"].allSatisfy { s.status($0)?.quorate == true && s.status($0)?.master == m }
-                } ?? .seconds(5)
-                if took > slowest.0 { slowest = (took, seed) }
-                let timedOut = c.trace.filter { $0.contains("no quorum of votes before the deadline") }
-                if !timedOut.isEmpty { failures.append("seed \(seed): a candidacy waited out its deadline: \(timedOut)") }
-                if !c.violations.isEmpty { failures.append("seed \(seed): \(c.violations)") }
-            }
-            return (failures, slowest)
+        var slowest: (Duration, UInt64)? = nil
+        for seed in UInt64(1)...20 {
+            var c = SimulatedCluster(nodes: [("A", 1), ("B", 2), ("C", 3)], seed: seed, trace: true)
+            for n in ["A", "B", "C"] { c.start(n); c.run(for: .milliseconds(20)) }
+            #expect(c.run(until: .seconds(3)) { $0.allAgree(on: "A") } != nil)
+            c.partition([["A"], ["B"], ["C"]])
+            c.run(for: .seconds(3))
+            // B and C hear each other first (B may be elected), then A comes back.
+            c.partition([["A"], ["B", "C"]])
+            c.run(for: .milliseconds(Int64(gap)))
+            c.heal()
+            let took = c.run(until: .seconds(5)) { s in
+                guard let m = s.status("A")?.master else { return false }
+                return ["A", "B", "C"].allSatisfy { s.status($0)?.quorate == true && s.status($0)?.master == m }
+            } ?? .seconds(5)
+            if slowest.map({ took > $0.0 }) ?? true { slowest = (took, seed) }
+            let timedOut = c.trace.filter { $0.contains("no quorum of votes before the deadline") }
+            #expect(timedOut.isEmpty, "seed \(seed): a candidacy waited out its deadline: \(timedOut)")
+            #expect(c.violations.isEmpty, "seed \(seed): \(c.violations)")
         }
-        #expect(failures.isEmpty, "\(failures)")
-        #expect(slowest.0 < bound, "seed \(slowest.1): agreement \(slowest.0) after the heal")
+        #expect(slowest!.0 < bound, "seed \(slowest!.1): agreement \(slowest!.0) after the heal")
     }
 
     /// From the failover bench: a graceful leave right after a node rejoined sometimes took
@@ -217,52 +211,40 @@ struct SimulatorTests {
     /// last 200 ms looked missing: they refused, and the candidacy failed and backed off. A
     /// vote request now follows a fresh heartbeat.
     @Test("a master that leaves right after a node rejoined is replaced in one candidacy")
-    func leaveRightAfterAdmission() async {
-        let failures = await onOwnThread { () -> [String] in
-            let names = ["n1", "n2", "n3", "n4", "n5"]
-            var failures: [String] = []
-            for seed in UInt64(1)...5 {
-                var c = SimulatedCluster(nodes: names.enumerated().map { ($0.element, UInt16(7001 + $0.offset)) }, seed: seed, trace: true)
-                for n in names { c.start(n); c.run(for: .milliseconds(30)) }
-                if c.run(until: .seconds(3), { $0.allAgree(on: "n1") }) == nil { failures.append("seed \(seed): no agreement on n1 at start") }
-                for round in 0..<10 {
-                    guard let m = c.masters.first else { failures.append("seed \(seed): no master"); break }
-                    let mark = c.trace.count
-                    c.leave(m)
-                    let took = c.run(until: .seconds(3)) { s in s.masters.count == 1 && s.masters.first != m }
-                    let failed = c.trace[mark...].filter { $0.contains("candidacy in epoch") && $0.contains("failed") }
-                    if !failed.isEmpty { failures.append("seed \(seed) round \(round): \(failed)") }
-                    if took.map({ $0 < .milliseconds(30) }) != true {
-                        failures.append("seed \(seed) round \(round): new master after \(String(describing: took))")
-                    }
-                    // The leaver comes back; the next leave follows its admission at once.
-                    c.start(m)
-                    if c.run(until: .seconds(3), { s in names.allSatisfy { s.status($0)?.clusterSize == 5 && s.status($0)?.master != nil } }) == nil {
-                        failures.append("seed \(seed) round \(round): \(m) was not readmitted")
-                    }
-                }
-                if !c.violations.isEmpty { failures.append("seed \(seed): \(c.violations)") }
+    func leaveRightAfterAdmission() {
+        let names = ["n1", "n2", "n3", "n4", "n5"]
+        for seed in UInt64(1)...5 {
+            var c = SimulatedCluster(nodes: names.enumerated().map { ($0.element, UInt16(7001 + $0.offset)) }, seed: seed, trace: true)
+            for n in names { c.start(n); c.run(for: .milliseconds(30)) }
+            #expect(c.run(until: .seconds(3)) { $0.allAgree(on: "n1") } != nil)
+            for round in 0..<10 {
+                guard let m = c.masters.first else { Issue.record("seed \(seed): no master"); return }
+                let mark = c.trace.count
+                c.leave(m)
+                let took = c.run(until: .seconds(3)) { s in s.masters.count == 1 && s.masters.first != m }
+                let failed = c.trace[mark...].filter { $0.contains("candidacy in epoch") && $0.contains("failed") }
+                #expect(failed.isEmpty, "seed \(seed) round \(round): \(failed)")
+                #expect(took.map { $0 < .milliseconds(30) } == true, "seed \(seed) round \(round): new master after \(String(describing: took))")
+                // The leaver comes back; the next leave follows its admission at once.
+                c.start(m)
+                #expect(c.run(until: .seconds(3)) { s in names.allSatisfy { s.status($0)?.clusterSize == 5 && s.status($0)?.master != nil } } != nil)
             }
-            return failures
+            #expect(c.violations.isEmpty)
         }
-        #expect(failures.isEmpty, "\(failures)")
     }
 
     @Test("a seed replays exactly")
-    func seedsReplay() async {
-        let same = await onOwnThread { () -> Bool in
-            let simulator = ClusterSimulator(options: SimulationOptions())
-            let a = simulator.run(seed: 77), b = simulator.run(seed: 77)
-            return a.faults == b.faults && a.events == b.events && a.crashFailovers == b.crashFailovers
-        }
-        #expect(same)
+    func seedsReplay() {
+        let simulator = ClusterSimulator(options: SimulationOptions())
+        let a = simulator.run(seed: 77), b = simulator.run(seed: 77)
+        #expect(a.faults == b.faults && a.events == b.events && a.crashFailovers == b.crashFailovers)
     }
 
     @Test("planted bugs are caught", arguments: PlantedBug.allCases)
-    func plantedBugsAreCaught(_ bug: PlantedBug) async {
+    func plantedBugsAreCaught(_ bug: PlantedBug) {
         var options = SimulationOptions()
         options.plantedBug = bug
-        let summary = await onOwnThread { [options] in runSchedules(count: 60, firstSeed: 1, options: options) }
+        let summary = runSchedules(count: 60, firstSeed: 1, options: options)
         #expect(!summary.violations.isEmpty)
     }
 }
