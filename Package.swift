@@ -1,6 +1,17 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Release builds of the two programs link with lld so that the loader has less to do and
+// to keep in memory: the relative relocations are packed (DT_RELR, glibc 2.36 and later,
+// Debian 12), and no symbol is exported (the static Swift runtime asks for
+// --export-dynamic, which put 19 000 symbols in the dynamic table that every library lookup
+// searched). A node of the Debian package went from 20.5 MB to 17.5 MB resident.
+let leanExecutable: [LinkerSetting] = [
+    .unsafeFlags(
+        ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"],
+        .when(platforms: [.linux], configuration: .release)),
+]
+
 let package = Package(
     name: "quorum",
     platforms: [.macOS(.v15)],
@@ -70,11 +81,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: leanExecutable),
         .executableTarget(name: "quorumctl", dependencies: [
             "QuorumControl",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: leanExecutable),
 
         .testTarget(name: "QuorumCoreTests", dependencies: ["QuorumCore", "QuorumSimulator"]),
         .testTarget(name: "QuorumSecurityTests", dependencies: ["QuorumSecurity", "QuorumCore"]),
