@@ -69,6 +69,7 @@ if let path = settings.keyFile {
     logger.warning("no cluster key: cluster traffic is neither encrypted nor authenticated, so anyone on this network can join, vote or evict nodes; create one with `quorumctl keygen` and set key-file")
 }
 
+// One event-loop thread carries the peer links, discovery and the control socket.
 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 let driver = NodeDriver(settings: settings, loop: group.next(), logger: logger, keyring: keyring)
 
@@ -90,7 +91,7 @@ do {
     var controlConfiguration = ControlServer.Configuration()
     controlConfiguration.authorize = ControlAccess.policy()
     control = try await ControlServer.bind(
-        socketPath: settings.controlSocket, configuration: controlConfiguration, logger: logger,
+        socketPath: settings.controlSocket, configuration: controlConfiguration, eventLoopGroup: group, logger: logger,
         handler: NodeService.controlHandler(driver))
 } catch {
     standardError("quorumd: \(error)")

@@ -144,7 +144,8 @@ final class PeerLink: ChannelInboundHandler, @unchecked Sendable {
         context.close(mode: .output, promise: nil)
         context.channel.closeFuture.whenComplete { _ in promise.succeed() }
         // A peer that never closes its side: stop waiting after a moment.
-        context.eventLoop.scheduleTask(in: .milliseconds(500)) { context.close(promise: nil) }
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .milliseconds(500)) { channel.close(promise: nil) }
         return promise.futureResult
     }
 }
