@@ -21,11 +21,14 @@ mkdir -p "$dir"
 
 pids=()
 cleanup() {
+    trap - EXIT INT TERM  # once: Ctrl+C would otherwise run it again on the way out
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     echo "cluster stopped; logs were in $dir"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 names=(A B C D E F G H I)
 for ((i = 0; i < nodes; i++)); do
