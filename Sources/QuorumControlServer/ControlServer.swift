@@ -107,7 +107,7 @@ public struct ControlServer: Service {
                         let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
                         channel.closeFuture.whenComplete { _ in deadline.cancel() }
                         try channel.pipeline.syncOperations.addHandler(
-                            RequestDeadline(deadline, decidedAfter: configuration.maximumRequestBytes + 2))
+                            RequestDeadline(deadline, limit: configuration.maximumRequestBytes))
                         return try Connection(wrappingChannelSynchronously: channel)
                     }
                 }
@@ -236,6 +236,11 @@ public struct ControlServer: Service {
         case nothing
     }
 
+    /// Whether `count` bytes without a newline are more than a request line of `limit` bytes
+    /// may have: one extra byte is allowed for a `\r` before the newline (`parse` judges the
+    /// exact length).
+    static func isTooLong(_ count: Int, limit: Int) -> Bool { count > limit + 1 }
+
     /// Accumulates chunks until a newline, never holding much more than `limit` bytes.
     static func readLine(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, limit: Int) async throws -> ReadOutcome {
         var pending: [UInt8] = []
@@ -243,11 +248,10 @@ public struct ControlServer: Service {
             let view = chunk.readableBytesView
             if let newline = view.firstIndex(of: UInt8(ascii: "\n")) {
                 pending.append(contentsOf: view[..<newline])
-                // One extra byte for a `\r` before the newline; `parse` judges the exact length.
-                return pending.count > limit + 1 ? .tooLong : .line(pending)
+                return isTooLong(pending.count, limit: limit) ? .tooLong : .line(pending)
             }
             pending.append(contentsOf: view)
-            if pending.count > limit + 1 { return .tooLong }
+            if isTooLong(pending.count, limit: limit) { return .tooLong }
         }
         return pending.isEmpty ? .nothing : .line(pending)
     }
@@ -268,19 +272,19 @@ private final class RequestDeadline: ChannelInboundHandler, @unchecked Sendable 
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     private var deadline: Scheduled<Void>?
-    private let decidedAfter: Int
+    private let limit: Int
     private var received = 0
 
-    init(_ deadline: Scheduled<Void>, decidedAfter: Int) {
+    init(_ deadline: Scheduled<Void>, limit: Int) {
         self.deadline = deadline
-        self.decidedAfter = decidedAfter
+        self.limit = limit
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if deadline != nil {
             let bytes = unwrapInboundIn(data).readableBytesView
             received += bytes.count
-            if received >= decidedAfter || bytes.contains(UInt8(ascii: "\n")) {
+            if ControlServer.isTooLong(received, limit: limit) || bytes.contains(UInt8(ascii: "\n")) {
                 deadline?.cancel()
                 deadline = nil
             }

@@ -373,8 +373,6 @@ struct World {
             guard let a = slots[i].instance?.identity, let b = slots[j].instance?.identity else { return }
             links.insert(Pair(from: i, to: j))
             links.insert(Pair(from: j, to: i))
-            cutSince[Pair(from: i, to: j)] = nil
-            cutSince[Pair(from: j, to: i)] = nil
             let t = now + randomDelay()
             queue.push(at: t, .event(node: i, generation: gen, .linkUp(b)))
             queue.push(at: t, .event(node: j, generation: slots[j].generation, .linkUp(a)))
@@ -385,14 +383,19 @@ struct World {
     /// kernels abort it (each end's own frames go unacknowledged too, or its
     /// acknowledgements are the ones cut), and both cores hear a closed link.
     mutating func abortLink(_ i: Int, _ j: Int) {
-        links.remove(Pair(from: i, to: j))
-        links.remove(Pair(from: j, to: i))
-        cutSince[Pair(from: i, to: j)] = nil
-        cutSince[Pair(from: j, to: i)] = nil
+        closeLink(i, j)
         log("link \(slots[i].name)–\(slots[j].name) aborted: unacknowledged for \(config.timing.linkTimeout)")
         for (a, b) in [(i, j), (j, i)] {
             guard let peer = slots[b].instance?.identity else { continue }
             queue.push(at: now + randomDelay(), .event(node: a, generation: slots[a].generation, .linkDown(name: peer.name, instance: peer.instance, .closed)))
+        }
+    }
+
+    /// Forgets the link between i and j, both directions, with any cut it was under.
+    mutating func closeLink(_ i: Int, _ j: Int) {
+        for pair in [Pair(from: i, to: j), Pair(from: j, to: i)] {
+            links.remove(pair)
+            cutSince[pair] = nil
         }
     }
 
@@ -406,10 +409,7 @@ struct World {
         slots[i].held = []
         slots[i].wake = nil
         for j in slots.indices where links.contains(Pair(from: i, to: j)) {
-            links.remove(Pair(from: i, to: j))
-            links.remove(Pair(from: j, to: i))
-            cutSince[Pair(from: i, to: j)] = nil
-            cutSince[Pair(from: j, to: i)] = nil
+            closeLink(i, j)
             if let old {
                 var at = now + randomDelay()
                 if let last = linkClock[Pair(from: i, to: j)], at < last { at = last }
