@@ -61,6 +61,31 @@ public struct CoreConfiguration: Sendable {
     /// The most peers a node keeps in its table; further newcomers are refused.
     public var maximumPeers: Int = 256
     public var timing = Timing()
+    /// Test only: bring back one fixed hole, to prove the simulator finds it. `nil` in every
+    /// real node.
+    public var plantedHole: PlantedHole? = nil
 
     public init(cluster: String) { self.cluster = cluster }
+}
+
+/// The split-brain holes closed in the core (docs/protocol.md, "Holes closed"), each of
+/// which the simulator must find when it is planted back. Test only.
+public enum PlantedHole: String, Sendable, CaseIterable {
+    /// 1: the tie-breaker counts over a list not yet known to a quorum (no joint quorums).
+    case tieBreakerDuringChange = "tie-breaker-during-change"
+    /// 2: a new master changes membership before its own list is on a quorum.
+    case changeBeforeOwnList = "change-before-own-list"
+    /// 3: a second process with a member's name replaces the member's entry.
+    case duplicateNames = "duplicate-names"
+    /// 4: a node without state starts from epoch 0 and votes in any epoch.
+    case lostStateEpoch = "lost-state-epoch"
+    /// 5: the node's clock stops while its host is suspended (`CLOCK_MONOTONIC`). A shell's hole:
+    /// the simulator plants it by stopping a suspended node's clock.
+    case stoppedClock = "stopped-clock"
+    /// 6: queued hooks start however stale (a shell's hole: the simulator skips the gate).
+    case staleMasterHook = "stale-master-hook"
+    /// 7: the names seen for `--expected-nodes` are forgotten on restart.
+    case expectedNodesForgotten = "expected-nodes-forgotten"
+    /// 8: the lease ignores the tie-breaker when the other half acknowledged earlier.
+    case tieBreakerBlink = "tie-breaker-blink"
 }

@@ -29,6 +29,17 @@ public enum Event: Sendable, Equatable {
     case hookFinished(UInt64)
     /// The operator asked this node to leave the cluster (SIGTERM, `quorumctl leave`, `q`).
     case leaveRequested
+    /// The operator asked this node to forget a lost or dispatched node (`quorumctl forget`).
+    /// Answered by `Directive.forgetAnswered`.
+    case forgetRequested(name: String)
+}
+
+/// The answer to `Event.forgetRequested`.
+public enum ForgetOutcome: Sendable, Equatable {
+    case forgotten
+    case unknown
+    /// The node is connected: only lost or dispatched nodes can be forgotten.
+    case stillConnected
 }
 
 /// Why a node's role changed; carried to hooks and logs.
@@ -75,6 +86,11 @@ public enum Notice: Sendable, Equatable {
     case steppingDown(epoch: UInt64, cause: RoleChangeCause)
     case membershipChanged(stamp: ConfigurationStamp, size: Int)
     case duplicateName(address: String, port: UInt16)
+    /// This node's name is held by a live member (`holder`): a second process with one name.
+    case nameTaken(holder: NodeIdentity)
+    /// A queued hook was not started: a newer role's hook is queued behind it, or it is a
+    /// master hook and the node no longer holds its lease.
+    case hookSkipped(HookRun, reason: String)
 
     /// `true` for lines shown only with `-d`.
     public var isDebug: Bool {
@@ -102,6 +118,8 @@ public enum Notice: Sendable, Equatable {
         case .steppingDown(let e, let cause): "\(node) steps down as master of epoch \(e) (\(cause.rawValue))"
         case .membershipChanged(let s, let n): "\(node) membership \(s): \(n) members"
         case .duplicateName(let a, let p): "\(node) sees another node with its own name at \(a):\(p); ignoring it"
+        case .nameTaken(let h): "\(node): the name is already held by a running member at \(h.address):\(h.port) (instance \(String(h.instance, radix: 16)))"
+        case .hookSkipped(let run, let why): "\(node) skips its queued \(run.role.rawValue) hook (epoch \(run.epoch)): \(why)"
         }
     }
 }
@@ -124,4 +142,9 @@ public enum Directive: Sendable, Equatable {
     case wakeUp(at: Instant)
     /// Finish: run the queued hooks, flush the sends above, then end the process with `code`.
     case exit(code: Int32)
+    /// The answer to `Event.forgetRequested(name)`, for the operator who asked.
+    case forgetAnswered(name: String, ForgetOutcome)
+    /// Refuse the link just reported up with this identity: send it `Message.nameTaken(holder)`
+    /// and close that link (and only that one: `holder`'s link, with the same name, stays).
+    case refuseLink(NodeIdentity, holder: NodeIdentity)
 }

@@ -17,15 +17,22 @@ public typealias MemberEntry = NodeIdentity
 ///
 /// `(epoch, version)` orders configurations totally: only the master of `epoch` creates
 /// versions in it. Epoch 0 is a node's own view before any master was ever known.
+///
+/// A list whose `previous` is set is *joint*: the change from `previous` to `members` is not
+/// yet known to a quorum of both, so a quorum under it is a strict majority of each (see
+/// docs/protocol.md, "Membership changes").
 public struct MembershipConfiguration: Sendable, Equatable {
     public var epoch: UInt64
     public var version: UInt64
     public var members: [MemberEntry]
+    /// The list before the change, while the change is not yet known to a quorum of it.
+    public var previous: [MemberEntry]?
 
-    public init(epoch: UInt64, version: UInt64, members: [MemberEntry]) {
+    public init(epoch: UInt64, version: UInt64, members: [MemberEntry], previous: [MemberEntry]? = nil) {
         self.epoch = epoch
         self.version = version
         self.members = members
+        self.previous = previous
     }
 
     public var stamp: ConfigurationStamp { ConfigurationStamp(epoch: epoch, version: version) }
@@ -121,6 +128,9 @@ public enum Message: Sendable, Equatable {
     case bye
     /// An operator asked the sender to forget a lost or dispatched node.
     case forget(name: String)
+    /// The sender refuses this link: a live member it is connected to (`holder`) already
+    /// has the receiver's name. Sent once, then the link is closed.
+    case nameTaken(holder: NodeIdentity)
 
     public var kind: String {
         switch self {
@@ -133,6 +143,7 @@ public enum Message: Sendable, Equatable {
         case .resign: "resign"
         case .bye: "bye"
         case .forget: "forget"
+        case .nameTaken: "nameTaken"
         }
     }
 }

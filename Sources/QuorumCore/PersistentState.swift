@@ -1,20 +1,25 @@
-/// What a node keeps across restarts: its vote and the newest membership it knew.
+/// What a node keeps across restarts: its vote, the newest membership it knew, and the
+/// names it has seen (for `--expected-nodes`).
 ///
 /// A vote must be on disk before the reply that grants it is sent, so a restarted node can
 /// never vote twice in one epoch.
 public struct PersistentState: Sendable, Equatable {
-    public static let formatVersion: UInt8 = 1
+    /// 2 adds the joint list's `previous` members and the names seen; version 1 files are read.
+    public static let formatVersion: UInt8 = 2
 
     public var votedEpoch: UInt64 = 0
     public var votedFor: String? = nil
     public var highestEpoch: UInt64 = 0
     public var configuration: MembershipConfiguration? = nil
+    /// Every name this node has seen in the cluster, itself included, in name order.
+    public var seenNames: [String] = []
 
-    public init(votedEpoch: UInt64 = 0, votedFor: String? = nil, highestEpoch: UInt64 = 0, configuration: MembershipConfiguration? = nil) {
+    public init(votedEpoch: UInt64 = 0, votedFor: String? = nil, highestEpoch: UInt64 = 0, configuration: MembershipConfiguration? = nil, seenNames: [String] = []) {
         self.votedEpoch = votedEpoch
         self.votedFor = votedFor
         self.highestEpoch = highestEpoch
         self.configuration = configuration
+        self.seenNames = seenNames
     }
 
     public func encoded() -> [UInt8] {
@@ -29,11 +34,19 @@ public struct PersistentState: Sendable, Equatable {
             w.u8(1)
             w.u64(c.epoch)
             w.u64(c.version)
-            w.u16(UInt16(clamping: c.members.count))
-            for m in c.members.prefix(WireFormat.maximumMembers) { w.identity(m) }
+            w.members(c.members)
+            if let previous = c.previous {
+                w.u8(1)
+                w.members(previous)
+            } else {
+                w.u8(0)
+            }
         } else {
             w.u8(0)
         }
+        let names = seenNames.prefix(WireFormat.maximumMembers)
+        w.u16(UInt16(names.count))
+        for n in names { w.string(n) }
         return w.bytes
     }
 
@@ -65,12 +78,26 @@ public struct PersistentState: Sendable, Equatable {
             case 1:
                 let e = try r.u64()
                 let ver = try r.u64()
-                let n = Int(try r.u16())
-                guard n <= WireFormat.maximumMembers else { throw WireError.tooLong("member list", n) }
-                var members: [MemberEntry] = []
-                for _ in 0..<n { members.append(try r.identity()) }
-                configuration = MembershipConfiguration(epoch: e, version: ver, members: members)
+                let members = try r.members()
+                var previous: [MemberEntry]? = nil
+                if v >= 2 {
+                    switch try r.u8() {
+                    case 0: break
+                    case 1: previous = try r.members()
+                    case let other: throw WireError.badValue("previous-list flag", Int(other))
+                    }
+                }
+                configuration = MembershipConfiguration(epoch: e, version: ver, members: members, previous: previous)
             case let other: throw WireError.badValue("configuration flag", Int(other))
+            }
+            if v >= 2 {
+                let n = Int(try r.u16())
+                guard n <= WireFormat.maximumMembers else { throw WireError.tooLong("seen names", n) }
+                seenNames = []
+                for _ in 0..<n { seenNames.append(try r.name()) }
+            } else {
+                // A version 1 file: the names of its membership are the names it had seen.
+                seenNames = configuration?.members.map(\.name) ?? []
             }
             guard r.isAtEnd else { throw WireError.trailingBytes(r.remaining) }
         } catch let e as DecodeError {
@@ -80,5 +107,21 @@ public struct PersistentState: Sendable, Equatable {
         } catch {
             throw .notAStateFile
         }
+    }
+}
+
+extension ByteWriter {
+    mutating func members(_ list: [MemberEntry]) {
+        let bounded = list.prefix(WireFormat.maximumMembers)
+        u16(UInt16(bounded.count))
+        for m in bounded { identity(m) }
+    }
+}
+
+extension ByteReader {
+    mutating func members() throws(WireError) -> [MemberEntry] {
+        let n = Int(try u16())
+        guard n <= WireFormat.maximumMembers else { throw .tooLong("member list", n) }
+        return try identities(count: n)
     }
 }

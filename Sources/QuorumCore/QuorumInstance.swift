@@ -167,6 +167,13 @@ public struct QuorumInstance: Sendable {
         return now < leaseEnd(now: now)
     }
 
+    /// `true` when the shell may start this queued hook now: a master hook only while this
+    /// node is master of the hook's epoch within its lease.
+    public func mayStartHook(_ run: HookRun, now: Instant) -> Bool {
+        guard run.role == .master else { return true }
+        return isMaster(now: now) && heldEpoch == run.epoch
+    }
+
     /// The epoch this node holds as master (or is stepping down from), if any.
     public var heldEpoch: UInt64? {
         switch state {
@@ -291,29 +298,15 @@ public struct QuorumInstance: Sendable {
             onHookFinished(id, now: now, into: &out)
         case .leaveRequested:
             leave(code: 0, cause: .leaving, now: now, into: &out)
+        case .forgetRequested(let peerName):
+            let outcome = forgetLocally(peerName, now: now, into: &out)
+            if outcome == .forgotten, let m = currentMaster(now: now), m.name != name {
+                out.append(.send(.forget(name: peerName), to: m.name))
+            }
+            out.append(.forgetAnswered(name: peerName, outcome))
         }
         reconcile(now: now, into: &out)
         return out
-    }
-
-    public enum ForgetOutcome: Sendable, Equatable {
-        case forgotten
-        case unknown
-        /// The node is connected: only lost or dispatched nodes can be forgotten.
-        case stillConnected
-    }
-
-    /// An operator's `quorumctl forget NAME`: drop a lost or dispatched node, so it no
-    /// longer counts toward the cluster size. On a non-master the request is also sent to
-    /// the master, which makes it part of the membership.
-    public mutating func forget(_ peerName: String, now: Instant) -> (ForgetOutcome, [Directive]) {
-        var out: [Directive] = []
-        let outcome = forgetLocally(peerName, now: now, into: &out)
-        if outcome == .forgotten, let m = currentMaster(now: now), m.name != name {
-            out.append(.send(.forget(name: peerName), to: m.name))
-        }
-        reconcile(now: now, into: &out)
-        return (outcome, out)
     }
 
     // MARK: Discovery and links
@@ -466,7 +459,7 @@ public struct QuorumInstance: Sendable {
             dispatch(from, now: now, into: &out)
         case .forget(let target):
             if case .master = state { _ = forgetLocally(target, now: now, into: &out) }
-        case .announce, .hello:
+        case .announce, .hello, .nameTaken:
             break
         }
     }

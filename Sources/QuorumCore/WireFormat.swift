@@ -26,7 +26,7 @@ public enum WireFormat {
     public static let maximumAddressLength = 64
 
     enum MessageType: UInt8 {
-        case announce = 1, hello, heartbeat, voteRequest, voteReply, members, resign, bye, forget
+        case announce = 1, hello, heartbeat, voteRequest, voteReply, members, resign, bye, forget, nameTaken
     }
 
     public enum DecodeResult: Equatable, Sendable {
@@ -82,6 +82,13 @@ public enum WireFormat {
             payload.u64(c.version)
             payload.u16(UInt16(clamping: c.members.count))
             for m in c.members.prefix(maximumMembers) { payload.identity(m) }
+            // A joint list carries the list before the change; a plain one ends here, as
+            // in the first format.
+            if let previous = c.previous {
+                payload.u8(1)
+                payload.u16(UInt16(clamping: previous.count))
+                for m in previous.prefix(maximumMembers) { payload.identity(m) }
+            }
         case .resign(let epoch):
             type = .resign
             payload.u64(epoch)
@@ -90,6 +97,9 @@ public enum WireFormat {
         case .forget(let name):
             type = .forget
             payload.string(name)
+        case .nameTaken(let holder):
+            type = .nameTaken
+            payload.identity(holder)
         }
         var frame = [UInt8]()
         frame.reserveCapacity(headerSize + payload.bytes.count)
@@ -168,16 +178,23 @@ public enum WireFormat {
             let version = try r.u64()
             let count = Int(try r.u16())
             guard count <= maximumMembers else { throw .tooLong("member list", count) }
-            var members: [MemberEntry] = []
-            members.reserveCapacity(count)
-            for _ in 0..<count { members.append(try r.identity()) }
-            message = .members(MembershipConfiguration(epoch: epoch, version: version, members: members))
+            let members = try r.identities(count: count)
+            var previous: [MemberEntry]? = nil
+            if !r.isAtEnd {
+                guard try r.u8() == 1 else { throw .badValue("previous-list flag", 0) }
+                let n = Int(try r.u16())
+                guard n <= maximumMembers else { throw .tooLong("previous member list", n) }
+                previous = try r.identities(count: n)
+            }
+            message = .members(MembershipConfiguration(epoch: epoch, version: version, members: members, previous: previous))
         case .resign:
             message = .resign(epoch: try r.u64())
         case .bye:
             message = .bye
         case .forget:
             message = .forget(name: try r.name())
+        case .nameTaken:
+            message = .nameTaken(holder: try r.identity())
         }
         guard r.isAtEnd else { throw .trailingBytes(r.remaining) }
         return .message(message, consumed: total)
@@ -334,5 +351,11 @@ struct ByteReader {
         let port = try u16()
         let birth = try i64()
         return NodeIdentity(name: name, instance: instance, address: address, port: port, birth: birth)
+    }
+    mutating func identities(count: Int) throws(WireError) -> [NodeIdentity] {
+        var list: [NodeIdentity] = []
+        list.reserveCapacity(count)
+        for _ in 0..<count { list.append(try identity()) }
+        return list
     }
 }

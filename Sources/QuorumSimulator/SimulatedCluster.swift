@@ -61,13 +61,14 @@ public struct SimulatedCluster {
 
     public func isRunning(_ name: String) -> Bool { world.slots[index(name)].status == .running }
 
-    public mutating func forget(_ peer: String, on name: String) -> QuorumInstance.ForgetOutcome {
+    public mutating func forget(_ peer: String, on name: String) -> ForgetOutcome {
         let i = index(name)
         guard var node = world.slots[i].instance else { return .unknown }
-        let (outcome, directives) = node.forget(peer, now: world.now)
+        let directives = node.handle(.forgetRequested(name: peer), now: world.now)
         world.slots[i].instance = node
         world.execute(directives, for: i)
-        return outcome
+        for case .forgetAnswered(_, let outcome) in directives { return outcome }
+        return .unknown
     }
 
     public func status(_ name: String) -> QuorumInstance.Status? {

@@ -321,6 +321,8 @@ struct World {
                 stop(i, status: .stopped)
                 // A leave that was still finishing at the final heal: the node comes back too.
                 if healedAt != nil, code == 0 { queue.push(at: now + .milliseconds(10), .fault(.rejoin(i))) }
+            case .forgetAnswered, .refuseLink:
+                break
             }
         }
     }

@@ -268,6 +268,10 @@ public final class NodeDriver: @unchecked Sendable {
                 }
             case .exit(let code):
                 finish(code: code)
+            case .forgetAnswered:
+                break  // answered by forget(_:)
+            case .refuseLink:
+                break  // TODO(issue 11): send nameTaken on that link and close it
             }
         }
     }
@@ -492,14 +496,15 @@ public final class NodeDriver: @unchecked Sendable {
         }
     }
 
-    public func forget(_ peer: String) -> EventLoopFuture<QuorumInstance.ForgetOutcome> {
+    public func forget(_ peer: String) -> EventLoopFuture<ForgetOutcome> {
         loop.submit {
             guard var core = self.core, self.exitCode == nil else { return .unknown }
-            let (outcome, directives) = core.forget(peer, now: self.now())
+            let directives = core.handle(.forgetRequested(name: peer), now: self.now())
             self.core = core
             self.execute(directives)
             self.publishStatus()
-            return outcome
+            for case .forgetAnswered(_, let outcome) in directives { return outcome }
+            return .unknown
         }
     }
 

@@ -1,0 +1,61 @@
+/// The queue of role hooks of one node, shared by every shell (the daemon, the simulator).
+///
+/// Hooks run one at a time, in order. A queued hook that is no longer the node's role is
+/// stale: when a newer hook is queued behind it, only the newest runs; and a master hook
+/// starts only while the core says the node holds that epoch's lease
+/// (`QuorumInstance.mayStartHook`). A skipped hook is still reported finished to the core,
+/// which waits for hook ids (a step-down's slave hook, for one).
+public struct HookQueue: Sendable {
+    private var queued: [HookRun] = []
+    public private(set) var running: HookRun? = nil
+
+    public init() {}
+
+    public var isEmpty: Bool { queued.isEmpty }
+    public var count: Int { queued.count }
+
+    public mutating func enqueue(_ run: HookRun) { queued.append(run) }
+
+    /// Marks the running hook finished.
+    public mutating func finish(_ id: UInt64) {
+        if running?.id == id { running = nil }
+    }
+
+    /// Drops everything (the process is gone).
+    public mutating func clear() {
+        queued = []
+        running = nil
+    }
+
+    public struct Next: Sendable, Equatable {
+        /// The hook to start now, if any.
+        public var start: HookRun?
+        /// Hooks not started, each with why: report each as finished to the core.
+        public var skipped: [(HookRun, String)]
+
+        public static func == (a: Next, b: Next) -> Bool {
+            a.start == b.start && a.skipped.map(\.0) == b.skipped.map(\.0) && a.skipped.map(\.1) == b.skipped.map(\.1)
+        }
+    }
+
+    /// When no hook runs: which queued hook to start now, and which to skip.
+    /// `mayStart` is the core's `mayStartHook(_:now:)` at this instant.
+    public mutating func next(mayStart: (HookRun) -> Bool) -> Next {
+        var result = Next(start: nil, skipped: [])
+        guard running == nil else { return result }
+        while !queued.isEmpty {
+            let run = queued.removeFirst()
+            if !queued.isEmpty {
+                result.skipped.append((run, "a newer role's hook is queued behind it"))
+                continue
+            }
+            if !mayStart(run) {
+                result.skipped.append((run, "the node no longer holds the lease of epoch \(run.epoch)"))
+                continue
+            }
+            running = run
+            result.start = run
+        }
+        return result
+    }
+}
