@@ -144,7 +144,17 @@ public enum Directive: Sendable, Equatable {
     case exit(code: Int32)
     /// The answer to `Event.forgetRequested(name)`, for the operator who asked.
     case forgetAnswered(name: String, ForgetOutcome)
-    /// Refuse the link just reported up with this identity: send it `Message.nameTaken(holder)`
-    /// and close that link (and only that one: `holder`'s link, with the same name, stays).
-    case refuseLink(NodeIdentity, holder: NodeIdentity)
+    /// Refuse the link just reported up with this identity, and only that one (`holder`'s
+    /// link has the same name and stays): see `LinkRefusal` for what the shell sends first.
+    case refuseLink(NodeIdentity, LinkRefusal)
+}
+
+/// Why a link with a member's name is refused.
+public enum LinkRefusal: Sendable, Equatable {
+    /// A live, connected member holds the name: send `Message.nameTaken(holder)`, then close.
+    /// The refused process, if it has just started, exits with status 2.
+    case nameTaken(holder: NodeIdentity)
+    /// The member holding the name is silent but not proven gone: close without a word;
+    /// the newcomer dials again later and is admitted once the holder is known to be gone.
+    case holderNotYetGone(holder: NodeIdentity)
 }
