@@ -19,6 +19,8 @@ struct Peer: Sendable {
     var configurationSent: ConfigurationStamp? = nil
     var reconnectAt: Instant
     var reconnectDelay: Duration
+    /// When the link last came up.
+    var linkedAt: Instant
 
     init(_ identity: NodeIdentity, linkUp: Bool, now: Instant, timing: Timing) {
         self.identity = identity
@@ -27,6 +29,7 @@ struct Peer: Sendable {
         lastHeard = now
         reconnectAt = now
         reconnectDelay = timing.reconnectMinimum
+        linkedAt = now
     }
 
     var name: String { identity.name }

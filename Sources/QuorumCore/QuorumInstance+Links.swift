@@ -69,7 +69,8 @@ extension QuorumInstance {
             p.lost = false
             p.gone = false
             p.lastHeard = now
-            p.reconnectDelay = timing.reconnectMinimum
+            if now - p.linkedAt >= timing.reconnectMaximum { p.reconnectDelay = timing.reconnectMinimum }
+            p.linkedAt = now
             p.configurationSent = nil
             peers[id.name] = p
         } else {
@@ -137,6 +138,11 @@ extension QuorumInstance {
         guard var p = peers[peerName], p.identity.instance == instance else { return }
         p.linkUp = false
         switch loss {
+        case .closed where now - p.linkedAt < timing.reconnectMaximum && p.reconnectDelay >= timing.reconnectMinimum:
+            // A link that keeps closing right after it came up (a peer that refuses it, say)
+            // is dialled again with the usual back-off, not in a tight loop.
+            p.reconnectAt = now + p.reconnectDelay
+            p.reconnectDelay = min(p.reconnectDelay * 2, timing.reconnectMaximum)
         case .closed:
             // Probe at once: a refused reconnect proves the process is gone. A dying process's
             // listening socket may outlive its links by a moment (the probe is accepted, then

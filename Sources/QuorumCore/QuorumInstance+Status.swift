@@ -34,6 +34,11 @@ extension QuorumInstance {
     public var isMember: Bool { membership.isMember(name) }
     public var membershipStamp: ConfigurationStamp { membership.stamp }
     public var memberNames: [String] { membership.members.map(\.name) }
+    /// `true` while this master's newest list is not yet known to a quorum.
+    public var isChangingMembership: Bool {
+        if case .master(let m) = state { return m.unsettled != nil }
+        return false
+    }
     /// The members before an unfinished change (a joint list), if one is under way.
     public var previousMemberNames: [String]? { membership.previous?.map(\.name) }
 
