@@ -408,7 +408,8 @@ public final class NodeDriver: @unchecked Sendable {
             endingPromise.succeed(ending)
             return
         }
-        logger.info("\(settings.name) leaves the cluster (exit status \(code))", metadata: metadata())
+        // A node refused by the cluster (status 2) never was part of it: its one line says why.
+        logger.log(level: exitMessage == nil ? .info : .debug, "\(settings.name) leaves the cluster (exit status \(code))", metadata: metadata())
         // Let the goodbyes reach the peers, close everything, then wait for the queued hooks
         // (a leaving master's slave hook, say), which still start one at a time.
         let flushes = links.values.map { $0.closeAfterFlush() }
