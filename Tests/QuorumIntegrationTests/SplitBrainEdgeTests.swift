@@ -1,3 +1,4 @@
+import Foundation
 import QuorumControl
 import Testing
 
@@ -56,6 +57,25 @@ extension IntegrationTests {
             }
         }
 
+        @Test("Two processes with one name and no one else: the link between them settles it, the second exits 2")
+        func secondProcessOfALoneNode() async throws {
+            try await withCluster { c in
+                try await c.startInOrder(["B"])
+                let before = try await c.requireStatus("B")
+                let holder = try c.node("B")
+                var arguments = try c.standardArguments("B-again")
+                arguments[try #require(arguments.firstIndex(of: "B-again"))] = "B"
+                try c.launch("B-again", arguments: arguments)
+                #expect(try await c.waitForExit("B-again", timeout: .seconds(5)) == .exited(2))
+                #expect(c.log("B-again").contains("quorumd: another node named B is already running at 127.0.0.1:\(holder.port);"),
+                        "the line names the first B:\n\(c.log("B-again"))")
+                try await c.holds("B stays master of the same epoch", for: .milliseconds(500)) {
+                    let b = try await c.requireStatus("B")
+                    return b.role == "master" && b.epoch == before.epoch && b.clusterSize == 1
+                }
+            }
+        }
+
         @Test("With a slow slave hook, a node elected meanwhile still runs its master hook afterwards")
         func latestRolesHookRunsAfterASlowOne() async throws {
             try await withCluster(hookSeconds: 3) { c in
@@ -109,6 +129,24 @@ extension IntegrationTests {
                 for (earlier, later) in zip(runs, runs.dropFirst()) {
                     #expect(later.start >= earlier.end, "one hook at a time: \(runs)")
                 }
+            }
+        }
+
+        @Test("A vote that cannot be persisted ends the node at once with status 1, like a crash")
+        func persistFailureEndsTheNode() async throws {
+            try await withCluster { c in
+                try await c.startInOrder(["A"])
+                // A's state directory becomes a file: the next write of its state fails.
+                let state = try c.node("A").stateDirectory
+                try FileManager.default.removeItem(atPath: state)
+                try c.writeFile(state, "not a directory\n")
+                // B joining changes the membership A must persist.
+                try c.start("B")
+                let status = try await c.waitForExit("A", timeout: .seconds(10))
+                #expect(status == .exited(1))
+                #expect(c.log("A").contains("cannot persist the vote"))
+                #expect(!c.log("A").contains("leaves the cluster"), "no goodbye")
+                try await c.waitUntilPeer("A", is: .lost, at: ["B"])
             }
         }
     }

@@ -303,6 +303,7 @@ public final class NodeDriver: @unchecked Sendable {
     // MARK: - Directives out
 
     private func execute(_ directives: [Directive]) {
+        let exits = directives.contains { if case .exit = $0 { true } else { false } }
         for directive in directives {
             // A failed persist ends the node at once: nothing after it may be carried out.
             guard ending?.abrupt != true else { return }
@@ -330,7 +331,7 @@ public final class NodeDriver: @unchecked Sendable {
             case .runHook(let run):
                 hookDispatch.enqueue(run)
             case .notice(let notice):
-                log(notice)
+                log(notice, exiting: exits)
             case .wakeUp(let at):
                 // Most events ask for the same instant (the next heartbeat): keep that timer.
                 if at == timerDeadline, timer != nil { continue }
@@ -449,7 +450,8 @@ public final class NodeDriver: @unchecked Sendable {
     }
 
     private func connect(to peer: NodeIdentity) {
-        guard ending == nil, peer.name != settings.name else { return }
+        // Another process with this node's own name is dialled too: the link settles which keeps it.
+        guard ending == nil, peer.instance != identity?.instance else { return }
         if let existing = links[peer.name], existing.identity?.instance == peer.instance { return }
         if attempts[peer.name] != nil { return }
         let address: SocketAddress
@@ -485,12 +487,9 @@ public final class NodeDriver: @unchecked Sendable {
             return false
         }
         let peer = hello.identity
-        if peer.name == settings.name {
-            if peer.instance != identity?.instance {
-                dropped.note("duplicate", error: "another node calls itself \(peer.name) (\(peer.address):\(peer.port)); ignoring it", logger: logger)
-            }
-            return false
-        }
+        // A link to this very process (its own announce answered); another process with this
+        // node's name goes to the core like any other, which refuses it.
+        if peer.name == settings.name, peer.instance == identity?.instance { return false }
         if let expected = link.expected, expected.name != peer.name {
             // Someone else answered at that address: the node we looked for is not there.
             loop.execute { self.feed(.linkDown(name: expected.name, instance: expected.instance, .unreachable)) }
@@ -531,10 +530,16 @@ public final class NodeDriver: @unchecked Sendable {
             if case .refuseLink(let id, _) = $0 { id.name == peer.name && id.instance == peer.instance } else { false }
         }
         if !refused {
-            // A link of this name that is still open belonged to an older instance, which the
-            // core has just accepted as gone (a re-entry).
-            if let existing = links[peer.name], existing !== link { existing.closeQuietly() }
-            links[peer.name] = link
+            if peer.name == settings.name {
+                // Never a link under this node's own name (the core refuses those; if it lets
+                // one pass, it is closed all the same).
+                link.closeQuietly()
+            } else {
+                // A link of this name that is still open belonged to an older instance, which
+                // the core has just accepted as gone (a re-entry).
+                if let existing = links[peer.name], existing !== link { existing.closeQuietly() }
+                links[peer.name] = link
+            }
         }
         admitting = (link, peer)
         defer { admitting = nil }
@@ -552,7 +557,11 @@ public final class NodeDriver: @unchecked Sendable {
         switch refusal {
         case .nameTaken(let holder):
             m["quorum.holder.address"] = "\(holder.address):\(holder.port)"
-            logger.warning("\(settings.name) refused a second node named \(peer.name) at \(peer.address):\(peer.port): \(peer.name) already runs at \(holder.address):\(holder.port); told it the name is taken", metadata: m)
+            if peer.name == settings.name {
+                logger.warning("\(settings.name) refused a link from another process named \(peer.name) at \(peer.address):\(peer.port): this node, at \(holder.address):\(holder.port), holds the name here; told it the name is taken", metadata: m)
+            } else {
+                logger.warning("\(settings.name) refused a second node named \(peer.name) at \(peer.address):\(peer.port): \(peer.name) already runs at \(holder.address):\(holder.port); told it the name is taken", metadata: m)
+            }
             link.send(.nameTaken(holder: holder))
             _ = link.closeAfterFlush()
         case .holderNotYetGone(let holder):
@@ -581,8 +590,14 @@ public final class NodeDriver: @unchecked Sendable {
     }
 
     func received(_ message: Message, on link: PeerLink) {
-        guard let peer = link.identity, links[peer.name] === link else { return }
-        feed(.message(message, from: peer.name))
+        guard let peer = link.identity else { return }
+        if links[peer.name] === link {
+            feed(.message(message, from: peer.name))
+        } else if case .nameTaken = message {
+            // The answer on a link that was never installed: two processes with one name both
+            // refuse the link between them, and each must read the other's refusal.
+            feed(.message(message, from: peer.name))
+        }
     }
 
     func hello() -> Message? {
@@ -691,7 +706,8 @@ public final class NodeDriver: @unchecked Sendable {
         return m
     }
 
-    private func log(_ notice: Notice) {
+    /// `exiting`: the same batch ends the node (`.exit`).
+    private func log(_ notice: Notice, exiting: Bool = false) {
         var m = metadata()
         let line = notice.description(node: settings.name)
         let level: Logger.Level = notice.isDebug ? .debug : .info
@@ -735,13 +751,18 @@ public final class NodeDriver: @unchecked Sendable {
             m["quorum.peer.address"] = "\(address):\(port)"
             logger.warning("\(line)", metadata: m)
         case .nameTaken(let holder):
+            m["quorum.holder.address"] = "\(holder.address):\(holder.port)"
+            m["quorum.holder.instance"] = "\(String(holder.instance, radix: 16))"
+            guard exiting else {
+                // A node that has run for a while keeps its name (the core decides): a warning.
+                logger.warning("\(line)", metadata: m)
+                return
+            }
             // The core ends the node with status 2 right after this: the operator reads one
             // line, on standard error (quorumd prints `ended`'s message) or, under journald,
             // this entry with its fields.
             let message = "another node named \(settings.name) is already running at \(holder.address):\(holder.port); refusing to start a second one"
-            exitMessage = message
-            m["quorum.holder.address"] = "\(holder.address):\(holder.port)"
-            m["quorum.holder.instance"] = "\(String(holder.instance, radix: 16))"
+            if exitMessage == nil { exitMessage = message }
             if logOutput == .journal {
                 logger.error("\(message)", metadata: m)
             } else {
