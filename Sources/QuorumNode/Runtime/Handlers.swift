@@ -97,7 +97,7 @@ final class PeerLink: ChannelInboundHandler, @unchecked Sendable {
             }
             handshakeTimeout?.cancel()
             identity = hello.identity
-            if !driver.linkEstablished(self, hello: hello, outbound: expected != nil) {
+            if !driver.linkEstablished(self, hello: hello) {
                 quiet = true
                 context.close(promise: nil)
             }

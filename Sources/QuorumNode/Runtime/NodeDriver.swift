@@ -477,9 +477,9 @@ public final class NodeDriver: @unchecked Sendable {
     }
 
     /// A link's handshake finished. Returns `false` when the link must be closed at once (another
-    /// cluster, this node's own name); otherwise the core decides, in turn, whether it is
+    /// cluster, or this very process); otherwise the core decides, in turn, whether it is
     /// admitted (`admit`).
-    func linkEstablished(_ link: PeerLink, hello: Hello, outbound: Bool) -> Bool {
+    func linkEstablished(_ link: PeerLink, hello: Hello) -> Bool {
         handshaking.remove(ObjectIdentifier(link))
         if let expected = link.expected, attempts[expected.name] == expected.instance { attempts[expected.name] = nil }
         guard hello.cluster == settings.cluster else {
