@@ -11,7 +11,7 @@ extension QuorumInstance {
         let id = a.identity
         if id.name == name {
             guard id.instance != identity.instance else { return }
-            out.append(.notice(.duplicateName(address: id.address, port: id.port)))
+            out.append(.notice(.duplicateName(name: id.name, address: id.address, port: id.port)))
             // Link with it: the link settles which of the two may keep the name.
             if planted != .duplicateNames, !peers.isDialling(id.name, now: now) {
                 peers.connecting[id.name] = now
@@ -39,7 +39,7 @@ extension QuorumInstance {
         peers.connecting[id.name] = nil
         if let held = holder(of: id.name), held.instance != id.instance, planted != .duplicateNames || id.name == name {
             if let refusal = refusal(of: id, heldBy: held, now: now) {
-                out.append(.notice(.duplicateName(address: id.address, port: id.port)))
+                out.append(.notice(.duplicateName(name: id.name, address: id.address, port: id.port)))
                 out.append(.refuseLink(id, refusal))
                 return
             }

@@ -747,7 +747,8 @@ public final class NodeDriver: @unchecked Sendable {
             m["quorum.membership"] = "\(stamp)"
             m["quorum.members"] = "\(size)"
             logger.log(level: level, "\(line)", metadata: m)
-        case .duplicateName(let address, let port):
+        case .duplicateName(let name, let address, let port):
+            m["quorum.peer"] = "\(name)"
             m["quorum.peer.address"] = "\(address):\(port)"
             logger.warning("\(line)", metadata: m)
         case .nameTaken(let holder):
