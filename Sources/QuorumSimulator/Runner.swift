@@ -10,6 +10,10 @@ public struct SimulationSummary: Sendable {
     public var leaveHandovers: [Duration] = []
     /// Per schedule: from the final heal (every node back, network whole) to agreement.
     public var settleTimes: [Duration] = []
+    /// Faults applied, by kind, over all schedules.
+    public var faultCounts: [FaultKind: Int] = [:]
+    /// How many times the agreement bound was checked after the world became whole.
+    public var agreementChecks = 0
 
     public init() {}
 
@@ -18,6 +22,8 @@ public struct SimulationSummary: Sendable {
         events += r.events
         crashFailovers += r.crashFailovers
         leaveHandovers += r.leaveHandovers
+        agreementChecks += r.agreementChecks
+        for (k, n) in r.faultCounts { faultCounts[k, default: 0] += n }
         if let t = r.settleTime { settleTimes.append(t) }
         if !r.violations.isEmpty {
             violations += r.violations
