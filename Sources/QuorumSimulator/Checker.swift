@@ -122,12 +122,14 @@ public struct SafetyChecker: Sendable {
         if let earlier = history.last(where: { $0.epoch >= m.epoch && !($0.process == m.process && $0.epoch == m.epoch) }) {
             record(.staleMasterEpoch, at: t, "\(m.process) became master of epoch \(m.epoch) after \(earlier.process) was master of epoch \(earlier.epoch) (since \(earlier.since))")
         }
-        // The quorum that elected it, from the global record of votes.
+        // The quorum that elected it, from the global record of votes. A tenure that comes
+        // back in the same epoch (a lease that lapsed and was renewed) was elected once.
+        let again = history.contains { $0.process == m.process && $0.epoch == m.epoch }
         let voters = (granters[m.epoch]?[m.process.name] ?? []).union([m.process.name])
         let members = Set(m.members)
         let count = members.filter { voters.contains($0) }.count
         let tie = tieBreaker && count * 2 == members.count && m.bestMember.map { voters.contains($0) && members.contains($0) } == true
-        if count * 2 <= members.count && !tie {
+        if !again, count * 2 <= members.count, !tie {
             record(.quorumNotReal, at: t, "\(m.process) is master of epoch \(m.epoch) with the votes of \(voters.intersection(members).sorted()) of its \(members.count) members \(m.members)")
         }
         epochMaster[m.epoch] = m.process

@@ -91,7 +91,7 @@ extension World {
             queue.push(at: later(hold(50...2500)), .fault(.restart(victim, wipe: kind == .wipe)))
         case .crashMaster:
             queue.push(at: at, .fault(.crash(-1)))
-            queue.push(at: later(hold(50...2500)), .fault(.restart(-1, wipe: rng.next() % 4 == 0)))
+            queue.push(at: later(hold(50...2500)), .fault(.restart(-1, wipe: options.faultKinds.contains(.wipe) && rng.next() % 4 == 0)))
         case .pause:
             queue.push(at: at, .fault(.pause(victim)))
             queue.push(at: later(hold(50...2500)), .fault(.resume(victim)))
@@ -139,7 +139,7 @@ extension World {
         case .forget:
             queue.push(at: at, .fault(.crash(victim)))
             queue.push(at: later(hold(800...1500)), .fault(.forget(victim)))
-            queue.push(at: later(hold(2500...5000)), .fault(.restart(victim, wipe: rng.next() % 3 == 0)))
+            queue.push(at: later(hold(2500...5000)), .fault(.restart(victim, wipe: options.faultKinds.contains(.wipe) && rng.next() % 3 == 0)))
         case .clockRate, .newcomer, .slowHook:
             break
         }
