@@ -31,6 +31,19 @@ public struct SimulationSummary: Sendable {
         }
     }
 
+    /// Adds the schedules of another summary (run after this one's).
+    public mutating func merge(_ o: SimulationSummary) {
+        schedules += o.schedules
+        violations += o.violations
+        failedSchedules += o.failedSchedules
+        events += o.events
+        crashFailovers += o.crashFailovers
+        leaveHandovers += o.leaveHandovers
+        settleTimes += o.settleTimes
+        agreementChecks += o.agreementChecks
+        for (k, n) in o.faultCounts { faultCounts[k, default: 0] += n }
+    }
+
     /// The median and 99th percentile of a list of durations, in milliseconds.
     public static func percentiles(_ values: [Duration]) -> (median: Double, p99: Double, max: Double)? {
         guard !values.isEmpty else { return nil }
@@ -48,4 +61,24 @@ public func runSchedules(count: Int, firstSeed: UInt64, options: SimulationOptio
         progress?(i + 1)
     }
     return summary
+}
+
+/// Runs the schedules on `jobs` threads of the cooperative pool, in contiguous blocks of
+/// seeds, and merges the results in seed order (the same summary as one job gives).
+public func runSchedulesInParallel(count: Int, firstSeed: UInt64, options: SimulationOptions, jobs: Int) async -> SimulationSummary {
+    let jobs = max(1, min(jobs, count))
+    let block = (count + jobs - 1) / jobs
+    return await withTaskGroup(of: (Int, SimulationSummary).self) { group in
+        for j in 0..<jobs {
+            let start = j * block
+            let n = min(block, count - start)
+            guard n > 0 else { continue }
+            group.addTask { (j, runSchedules(count: n, firstSeed: firstSeed &+ UInt64(start), options: options)) }
+        }
+        var parts: [(Int, SimulationSummary)] = []
+        for await part in group { parts.append(part) }
+        var summary = SimulationSummary()
+        for (_, part) in parts.sorted(by: { $0.0 < $1.0 }) { summary.merge(part) }
+        return summary
+    }
 }

@@ -1,9 +1,14 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import QuorumCore
 import QuorumSimulator
 
 @main
-struct QuorumSim: ParsableCommand {
+struct QuorumSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quorum-sim",
         abstract: "Run the real election core through seeded hostile fault schedules and check its guarantees.",
@@ -27,6 +32,7 @@ struct QuorumSim: ParsableCommand {
     @Flag(help: "Print every step of the failing schedules.") var trace = false
     @Option(help: "Plant a known bug or hole to show the checks catch it: \(Plant.allNames.joined(separator: ", ")).")
     var plant: String?
+    @Option(help: "Schedules run on this many threads (default: one per online core).") var jobs: Int?
     @Option(help: "Only these fault kinds, comma-separated: \(FaultKind.allCases.map(\.rawValue).joined(separator: ",")).")
     var kinds: String?
 
@@ -36,6 +42,7 @@ struct QuorumSim: ParsableCommand {
         guard (8...600).contains(seconds) else { throw ValidationError("--seconds must be 8 to 600") }
         if let plant, Plant(plant) == nil { throw ValidationError("unknown --plant \(plant); known: \(Plant.allNames.joined(separator: ", "))") }
         _ = try faultKinds()
+        if let jobs, !(1...256).contains(jobs) { throw ValidationError("--jobs must be 1 to 256") }
     }
 
     func faultKinds() throws -> Set<FaultKind> {
@@ -56,7 +63,7 @@ struct QuorumSim: ParsableCommand {
         return s + " --replay"
     }
 
-    func run() throws {
+    func run() async throws {
         var options = SimulationOptions()
         options.nodes = nodes
         options.duration = .seconds(seconds)
@@ -77,7 +84,7 @@ struct QuorumSim: ParsableCommand {
         options.trace = trace
         let clock = ContinuousClock()
         let started = clock.now
-        let summary = runSchedules(count: schedules, firstSeed: seed, options: options)
+        let summary = await runSchedulesInParallel(count: schedules, firstSeed: seed, options: options, jobs: jobs ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
         let elapsed = clock.now - started
 
         for r in summary.failedSchedules.prefix(5) {
