@@ -40,6 +40,9 @@ public struct Timing: Sendable, Equatable {
     /// waiting for TCP's retransmission back-off (0.2, 0.6, 1.4, 3 s …). A paused peer's
     /// kernel still acknowledges, so a pause does not end its links.
     public var linkTimeout: Duration = .seconds(1)
+    /// A process refused because a live member holds its name exits (status 2) when this
+    /// young, or when no peer has accepted it yet; an older one only logs.
+    public var duplicateNameWindow: Duration = .seconds(5)
 
     public init() {}
 

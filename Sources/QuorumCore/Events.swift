@@ -85,7 +85,8 @@ public enum Notice: Sendable, Equatable {
     case candidacyFailed(epoch: UInt64, reason: String)
     case steppingDown(epoch: UInt64, cause: RoleChangeCause)
     case membershipChanged(stamp: ConfigurationStamp, size: Int)
-    case duplicateName(address: String, port: UInt16)
+    /// A second process named `name` (this node's name, or a member's) at that address.
+    case duplicateName(name: String, address: String, port: UInt16)
     /// This node's name is held by a live member (`holder`): a second process with one name.
     case nameTaken(holder: NodeIdentity)
     /// A queued hook was not started: a newer role's hook is queued behind it, or it is a
@@ -117,7 +118,9 @@ public enum Notice: Sendable, Equatable {
         case .candidacyFailed(let e, let why): "\(node) candidacy in epoch \(e) failed: \(why)"
         case .steppingDown(let e, let cause): "\(node) steps down as master of epoch \(e) (\(cause.rawValue))"
         case .membershipChanged(let s, let n): "\(node) membership \(s): \(n) members"
-        case .duplicateName(let a, let p): "\(node) sees another node with its own name at \(a):\(p); ignoring it"
+        case .duplicateName(let n, let a, let p):
+            n == node ? "\(node) sees another node with its own name at \(a):\(p); refusing it"
+                : "\(node) sees a second node named \(n) at \(a):\(p) while \(n) is not known to be gone; refusing it"
         case .nameTaken(let h): "\(node): the name is already held by a running member at \(h.address):\(h.port) (instance \(String(h.instance, radix: 16)))"
         case .hookSkipped(let run, let why): "\(node) skips its queued \(run.role.rawValue) hook (epoch \(run.epoch)): \(why)"
         }

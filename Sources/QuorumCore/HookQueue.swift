@@ -39,13 +39,14 @@ public struct HookQueue: Sendable {
     }
 
     /// When no hook runs: which queued hook to start now, and which to skip.
-    /// `mayStart` is the core's `mayStartHook(_:now:)` at this instant.
-    public mutating func next(mayStart: (HookRun) -> Bool) -> Next {
+    /// `mayStart` is the core's `mayStartHook(_:now:)` at this instant. `skippingOlder: false`
+    /// (test only, the stale-hook hole) runs every queued hook in turn.
+    public mutating func next(mayStart: (HookRun) -> Bool, skippingOlder: Bool = true) -> Next {
         var result = Next(start: nil, skipped: [])
         guard running == nil else { return result }
         while !queued.isEmpty {
             let run = queued.removeFirst()
-            if !queued.isEmpty {
+            if skippingOlder, !queued.isEmpty {
                 result.skipped.append((run, "a newer role's hook is queued behind it"))
                 continue
             }
@@ -55,6 +56,7 @@ public struct HookQueue: Sendable {
             }
             running = run
             result.start = run
+            break
         }
         return result
     }

@@ -20,6 +20,12 @@ public struct NodeIdentity: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(name)@\(address):\(port)#\(String(instance, radix: 16))" }
+
+    /// `true` when this process started before `other` (birth, then instance): of two
+    /// processes with one name, the earlier keeps it.
+    public func startedBefore(_ other: NodeIdentity) -> Bool {
+        birth != other.birth ? birth < other.birth : instance < other.instance
+    }
 }
 
 /// How the wanted master is chosen.

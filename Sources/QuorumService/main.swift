@@ -43,7 +43,8 @@ case .run(let s):
     settings = s
 }
 
-LoggingSystem.bootstrapQuorum(debug: settings.debug)
+let logOutput = LogOutput.detect()
+LoggingSystem.bootstrapQuorum(debug: settings.debug, output: logOutput)
 var logger = Logger(label: "quorumd")
 logger[metadataKey: "quorum.node"] = "\(settings.name)"
 
@@ -71,7 +72,7 @@ if let path = settings.keyFile {
 
 // One event-loop thread carries the peer links, discovery and the control socket.
 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-let driver = NodeDriver(settings: settings, loop: group.next(), logger: logger, keyring: keyring)
+let driver = NodeDriver(settings: settings, loop: group.next(), logger: logger, keyring: keyring, logOutput: logOutput)
 
 let restored: PersistentState?
 do {
@@ -124,9 +125,17 @@ let serviceGroup = ServiceGroup(configuration: .init(
 
 do {
     try await serviceGroup.run()
+} catch let stopped as NodeService.Stopped {
+    // Logged by the node already (a vote that could not be persisted): end like a crash.
+    exit(stopped.code)
 } catch {
     logger.error("quorumd stopped: \(error)")
     exit(1)
 }
-let code = (try? await driver.exitFuture.get()) ?? 1
-exit(code)
+guard let ending = try? await driver.ended.get() else { exit(1) }
+// A node that must not run (its name is held by a live member, status 2) says why in one
+// line; under journald the node logged it as an entry with fields instead.
+if let message = ending.message, logOutput == .standardError {
+    standardError("quorumd: \(message)")
+}
+exit(ending.code)

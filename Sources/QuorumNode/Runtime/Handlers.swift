@@ -97,7 +97,7 @@ final class PeerLink: ChannelInboundHandler, @unchecked Sendable {
             }
             handshakeTimeout?.cancel()
             identity = hello.identity
-            if !driver.linkEstablished(self, hello: hello, outbound: expected != nil) {
+            if !driver.linkEstablished(self, hello: hello) {
                 quiet = true
                 context.close(promise: nil)
             }
@@ -129,7 +129,10 @@ final class PeerLink: ChannelInboundHandler, @unchecked Sendable {
         context.writeAndFlush(NIOAny(ByteBuffer(bytes: security.outbound(message))), promise: nil)
     }
 
-    /// Close without telling the core (a duplicate or replaced link).
+    /// The connection is open (it may still close before its turn in the driver's inbox).
+    var isActive: Bool { context?.channel.isActive ?? false }
+
+    /// Close without telling the core (a duplicate, replaced or refused link).
     func closeQuietly() {
         quiet = true
         context?.close(promise: nil)

@@ -1,0 +1,112 @@
+/// The membership list a node holds, the overlay of goodbyes it heard, the names it has
+/// seen, and the one rule for what a quorum is.
+///
+/// A *plain* list is in force alone: a quorum is a strict majority of its members, or with
+/// the tie-breaker exactly half of them holding the best member by the election order. A
+/// *joint* list (one with `previous`) is a change not yet known to a quorum of the list
+/// before it: a quorum is then a strict majority of each list, and the tie-breaker does not
+/// count. So every quorum that can elect under any list still in force shares a member with
+/// every other (docs/protocol.md, "Membership changes").
+struct Membership: Sendable {
+    private(set) var list: MembershipConfiguration
+    /// Names that said goodbye to us (their instance) or were forgotten here (0): not
+    /// counted until they re-enter or the master's list drops them.
+    var departed: [String: UInt64] = [:]
+    /// Every name seen in the cluster, this node's included (persisted, for `--expected-nodes`).
+    var seen: Set<String>
+    let order: Metric
+    let tieBreaker: Bool
+    /// Test only: the tie-breaker counts over an unfinished change (hole 1).
+    let plantedNoJointQuorum: Bool
+
+    init(list: MembershipConfiguration, seen: Set<String>, order: Metric, tieBreaker: Bool, plantedNoJointQuorum: Bool) {
+        self.list = list
+        self.seen = seen
+        self.order = order
+        self.tieBreaker = tieBreaker
+        self.plantedNoJointQuorum = plantedNoJointQuorum
+    }
+
+    var stamp: ConfigurationStamp { list.stamp }
+    var isJoint: Bool { list.previous != nil }
+
+    /// The members that count: the list less the nodes that said goodbye to us.
+    var members: [MemberEntry] { counted(list.members) }
+    /// The list before an unfinished change, with the same overlay.
+    var previous: [MemberEntry]? { list.previous.map(counted) }
+
+    private func counted(_ entries: [MemberEntry]) -> [MemberEntry] {
+        departed.isEmpty ? entries : entries.filter { departed[$0.name] == nil }
+    }
+
+    func isMember(_ name: String) -> Bool { members.contains { $0.name == name } }
+
+    func entry(_ name: String) -> MemberEntry? { members.first { $0.name == name } }
+
+    // MARK: Quorums
+
+    /// `true` when `present` is a strict majority of `entries`.
+    static func isMajority(_ present: Set<String>, of entries: [MemberEntry]) -> Bool {
+        guard !entries.isEmpty else { return false }
+        return entries.filter { present.contains($0.name) }.count * 2 > entries.count
+    }
+
+    /// A plain list's rule: a strict majority, or exactly half holding the best member.
+    func isPlainQuorum(_ present: Set<String>, of entries: [MemberEntry]) -> Bool {
+        if Self.isMajority(present, of: entries) { return true }
+        guard tieBreaker, !entries.isEmpty, entries.filter({ present.contains($0.name) }).count * 2 == entries.count,
+              let best = order.best(of: entries) else { return false }
+        return present.contains(best.name)
+    }
+
+    /// `true` when `present` may elect a master under this list.
+    func isQuorum(_ present: Set<String>) -> Bool {
+        if let previous, !plantedNoJointQuorum {
+            return Self.isMajority(present, of: members) && Self.isMajority(present, of: previous)
+        }
+        return isPlainQuorum(present, of: members)
+    }
+
+    /// `true` when every node in `present` promising its vote keeps every quorum that could
+    /// elect under a list still in force from electing: the set backs a master's lease.
+    /// During a change every such quorum holds a quorum of the list before it.
+    func blocksElections(_ present: Set<String>) -> Bool {
+        if let previous {
+            if plantedNoJointQuorum { return isPlainQuorum(present, of: members) || isPlainQuorum(present, of: previous) }
+            return isPlainQuorum(present, of: previous)
+        }
+        return isPlainQuorum(present, of: members)
+    }
+
+    /// `true` when the nodes in `having` (those whose list is at least `stamp`) make the list
+    /// known to a quorum: a strict majority of it and, for a joint list, of the list before.
+    func isKnown(by having: Set<String>) -> Bool {
+        guard Self.isMajority(having, of: members) else { return false }
+        if let previous { return Self.isMajority(having, of: previous) }
+        return true
+    }
+
+    // MARK: Changes
+
+    /// Replaces the list (adopted from a master, or made by this node as master).
+    mutating func replace(with new: MembershipConfiguration) {
+        list = new
+        // A departed name the new list no longer holds needs no overlay any more.
+        for name in departed.keys where !new.members.contains(where: { $0.name == name })
+            && !(new.previous ?? []).contains(where: { $0.name == name }) {
+            departed[name] = nil
+        }
+    }
+
+    /// Records the latest identity of a member (a re-entry, or this start of ours).
+    mutating func updateIdentity(_ id: NodeIdentity) {
+        if let i = list.members.firstIndex(where: { $0.name == id.name }) { list.members[i] = id }
+        if let i = list.previous?.firstIndex(where: { $0.name == id.name }) { list.previous?[i] = id }
+    }
+
+    /// Before any master exists, every node seen counts.
+    mutating func addBeforeAnyMaster(_ id: NodeIdentity) {
+        guard list.stamp == .bootstrap, !list.members.contains(where: { $0.name == id.name }) else { return }
+        list.members.append(id)
+    }
+}

@@ -1,0 +1,136 @@
+/// Membership changes: the master's list and how it changes, one step at a time.
+///
+/// A new master first puts its own list, stamped with its epoch, on a quorum. Then each
+/// change (a removal of a node that left or was forgotten, first; else one newcomer) goes
+/// out as a *joint* list (new members, and the list before) and, once a quorum of both has
+/// it, as the plain new list; the next change starts only when that is on a quorum too. So
+/// two lists in force always have overlapping quorums, the tie-breaker's half included.
+extension QuorumInstance {
+    mutating func advanceMembership(now: Instant, into out: inout [Directive]) {
+        guard case .master(var m) = state else { return }
+        if planted == .changeBeforeOwnList {
+            plantedOldChange(&m, now: now, into: &out)
+            return
+        }
+        if let unsettled = m.unsettled {
+            guard membership.isKnown(by: having(unsettled, now: now)) else { return }
+            m.unsettled = nil
+            state = .master(m)
+        }
+        let list = membership.list
+        let next: MembershipConfiguration
+        if list.previous != nil {
+            // The joint list is known to a quorum of both: the change is done.
+            next = MembershipConfiguration(epoch: m.epoch, version: list.version + 1, members: list.members)
+        } else if let change = nextChange(now: now) {
+            next = MembershipConfiguration(epoch: m.epoch, version: list.version + 1, members: change, previous: list.members)
+        } else {
+            return
+        }
+        m.unsettled = next.stamp
+        state = .master(m)
+        publish(next, into: &out)
+    }
+
+    /// This node and the alive peers whose list is at least `stamp`.
+    private func having(_ stamp: ConfigurationStamp, now: Instant) -> Set<String> {
+        Set([name] + peers.alive(now: now).filter { $0.configuration >= stamp }.map(\.name))
+    }
+
+    /// The member list after the next change, if one is wanted: a node that left or was
+    /// forgotten goes first; else the first newcomer by name comes in.
+    private func nextChange(now: Instant) -> [MemberEntry]? {
+        let list = membership.list.members
+        if let gone = list.first(where: { membership.departed[$0.name] != nil }) {
+            return list.filter { $0.name != gone.name }
+        }
+        let newcomers = peers.alive(now: now).filter { !membership.isMember($0.name) }
+        guard let next = newcomers.first?.identity else { return nil }
+        return membership.members + [next]
+    }
+
+    /// The rule before holes 1 and 2 were closed (test only): plain lists, admissions wait for
+    /// a majority of the new list, removals and the new master's own list do not wait.
+    private mutating func plantedOldChange(_ m: inout Mastership, now: Instant, into out: inout [Directive]) {
+        let list = membership.list
+        if let gone = list.members.first(where: { membership.departed[$0.name] != nil }) {
+            let next = MembershipConfiguration(epoch: m.epoch, version: list.version + 1, members: list.members.filter { $0.name != gone.name })
+            m.unsettled = next.stamp
+            state = .master(m)
+            publish(next, into: &out)
+            return
+        }
+        if let unsettled = m.unsettled {
+            guard Membership.isMajority(having(unsettled, now: now), of: membership.members) else { return }
+            m.unsettled = nil
+            state = .master(m)
+        }
+        guard let change = nextChange(now: now) else { return }
+        let next = MembershipConfiguration(epoch: m.epoch, version: list.version + 1, members: change)
+        m.unsettled = next.stamp
+        state = .master(m)
+        publish(next, into: &out)
+    }
+
+    /// This master's new list: keep it, persist it, tell everyone at once.
+    mutating func publish(_ list: MembershipConfiguration, into out: inout [Directive]) {
+        membership.replace(with: list)
+        persistent.configuration = list
+        out.append(.persist(persistent))
+        out.append(.notice(.membershipChanged(stamp: list.stamp, size: membership.members.count)))
+        for p in peers.ordered where p.linkUp { sendListIfNeeded(to: p.name, into: &out) }
+    }
+
+    /// A newer list from a master (or relayed by anyone): adopt it, persist it, and
+    /// acknowledge it to the sender at once, so the master's change is not held up a heartbeat.
+    mutating func adopt(_ c: MembershipConfiguration, from sender: String, now: Instant, into out: inout [Directive]) {
+        guard c.stamp > membership.stamp else { return }
+        if case .master(let m) = state, c.epoch <= m.epoch { return }
+        // Names that said goodbye to us stay out until the master admits them again.
+        membership.replace(with: c)
+        membership.updateIdentity(identity)
+        for p in peers.ordered { membership.updateIdentity(p.identity) }
+        knewAMaster = true
+        persistent.configuration = membership.list
+        persistent.highestEpoch = max(persistent.highestEpoch, highestEpoch)
+        out.append(.persist(persistent))
+        out.append(.notice(.membershipChanged(stamp: membership.stamp, size: membership.members.count)))
+        out.append(.send(.heartbeat(heartbeat(for: sender, now: now)), to: sender))
+    }
+
+    mutating func sendListIfNeeded(to peer: String, into out: inout [Directive]) {
+        guard membership.stamp != .bootstrap, var p = peers[peer], p.linkUp else { return }
+        if p.configurationSent == membership.stamp || p.configuration >= membership.stamp { return }
+        p.configurationSent = membership.stamp
+        peers[peer] = p
+        out.append(.send(.members(membership.list), to: peer))
+    }
+
+    /// A peer said goodbye: it no longer counts here at once; the master takes it out of the
+    /// list in its turn (see `advanceMembership`).
+    mutating func dispatch(_ peerName: String, now: Instant, into out: inout [Directive]) {
+        guard let p = peers.remove(peerName) else { return }
+        peers.dispatched[peerName] = p.identity
+        out.append(.notice(.peerDispatched(name: peerName)))
+        if let pr = promise, pr.name == peerName { releasePromise(now: now, into: &out) }
+        if pendingVote?.name == peerName { pendingVote = nil }
+        membership.departed[peerName] = p.identity.instance
+        if case .candidate(var c) = state {
+            c.votes.remove(peerName)
+            state = .candidate(c)
+        }
+    }
+
+    /// An operator's `forget`: drop a lost or dispatched node, so it no longer counts.
+    mutating func forget(_ peerName: String, now: Instant, into out: inout [Directive]) -> ForgetOutcome {
+        if peerName == name { return .stillConnected }
+        if peers.isAlive(peerName, now: now) { return .stillConnected }
+        let known = peers[peerName] != nil || peers.dispatched[peerName] != nil || membership.isMember(peerName)
+        guard known else { return .unknown }
+        peers.remove(peerName)
+        peers.dispatched[peerName] = nil
+        out.append(.notice(.peerForgotten(name: peerName)))
+        membership.departed[peerName] = 0
+        return .forgotten
+    }
+}

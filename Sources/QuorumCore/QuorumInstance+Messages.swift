@@ -1,0 +1,95 @@
+/// Frames from peers: heartbeats, masters heard, promises released.
+extension QuorumInstance {
+    mutating func onMessage(_ message: Message, from: String, now: Instant, into out: inout [Directive]) {
+        if case .nameTaken(let holder) = message {
+            onNameTaken(holder, now: now, into: &out)
+            return
+        }
+        guard var p = peers[from], from != name else { return }
+        p.lastHeard = now
+        p.linkUp = true
+        let returned = p.lost
+        if p.lost {
+            p.lost = false
+            out.append(.notice(.peerConnected(name: from, connected: peers.linkedCount)))
+        }
+        peers[from] = p
+        if returned { askForVoteIfCandidate(from, now: now, into: &out) }
+        switch message {
+        case .heartbeat(let h):
+            acceptedByPeer = true
+            onHeartbeat(h, from: from, now: now, into: &out)
+        case .voteRequest(let epoch):
+            onVoteRequest(epoch: epoch, from: from, stamp: p.configuration, now: now, into: &out)
+        case .voteReply(let epoch, let granted):
+            onVoteReply(epoch: epoch, granted: granted, from: from, now: now, into: &out)
+        case .members(let c):
+            adopt(c, from: from, now: now, into: &out)
+        case .resign(let epoch):
+            if let pr = promise, pr.name == from, pr.epoch == epoch { releasePromise(now: now, into: &out) }
+        case .bye:
+            dispatch(from, now: now, into: &out)
+        case .forget(let target):
+            if case .master = state { _ = forget(target, now: now, into: &out) }
+        case .announce, .hello, .nameTaken:
+            break
+        }
+    }
+
+    mutating func onHeartbeat(_ h: Heartbeat, from: String, now: Instant, into out: inout [Directive]) {
+        guard var p = peers[from] else { return }
+        p.receivedSequence = h.sequence
+        p.echoed = h.echo
+        p.following = h.following
+        p.configuration = h.configuration
+        if case .master(let m) = state, let f = h.following, f.name == name, f.instance == identity.instance, f.epoch == m.epoch {
+            if let t = lease.sendTime(of: h.echo) { p.acknowledgedAt = max(p.acknowledgedAt ?? t, t) }
+        }
+        peers[from] = p
+        highestEpoch = max(highestEpoch, h.epoch)
+
+        if let held = h.holding {
+            acceptMaster(from, instance: p.identity.instance, epoch: held, now: now, into: &out)
+        } else if let pr = promise, pr.isMaster, pr.name == from, pr.instance == p.identity.instance {
+            // It no longer holds its epoch: it stepped down and its hook has finished.
+            releasePromise(now: now, into: &out)
+        }
+        // A follower of a newer master tells an old master that it has been replaced.
+        if let held = heldEpoch, let f = h.following, f.epoch > held, f.name != name {
+            stepDownSuperseded(now: now, into: &out)
+        }
+        if h.configuration < membership.stamp { sendListIfNeeded(to: from, into: &out) }
+    }
+
+    mutating func acceptMaster(_ master: String, instance: UInt64, epoch: UInt64, now: Instant, into out: inout [Directive]) {
+        guard epoch >= highestEpoch || epoch >= (promise?.epoch ?? 0) else { return }
+        if let pr = promise, pr.until > now, pr.epoch > epoch { return }
+        if let pr = promise, pr.until > now, pr.epoch == epoch, pr.name != master { return }
+        if let held = heldEpoch {
+            if held >= epoch { return }  // we hold a newer or the same epoch: the sender will learn
+            stepDownSuperseded(now: now, into: &out)
+        }
+        if case .candidate(let c) = state, c.epoch <= epoch {
+            state = .follower
+        } else if case .candidate = state {
+            return
+        }
+        highestEpoch = max(highestEpoch, epoch)
+        knowsCluster = true
+        if epoch > restoredEpoch { heardNewerMaster = true }
+        if epoch > persistent.highestEpoch {
+            // Remembered across a crash: the epochs this node may have promised its vote in.
+            persistent.highestEpoch = epoch
+            out.append(.persist(persistent))
+        }
+        promise = Promise(name: master, instance: instance, epoch: epoch, until: now + timing.electionTimeout, isMaster: true)
+        if pendingVote.map({ $0.epoch <= epoch }) == true { pendingVote = nil }
+        masterEpoch = max(masterEpoch, epoch)
+    }
+
+    mutating func releasePromise(now: Instant, into out: inout [Directive]) {
+        guard let pr = promise else { return }
+        promise = nil
+        if pr.isMaster { out.append(.notice(.masterGone(previous: pr.name, epoch: pr.epoch))) }
+    }
+}

@@ -1,0 +1,178 @@
+/// The election: candidacies, votes and the promises that make leases safe.
+extension QuorumInstance {
+    enum VoteDecision: Equatable {
+        case grant
+        case `defer`(reason: String)
+        case refuse(sendList: Bool)
+    }
+
+    mutating func onVoteRequest(epoch: UInt64, from candidate: String, stamp: ConfigurationStamp, now: Instant, into out: inout [Directive]) {
+        highestEpoch = max(highestEpoch, epoch)
+        switch voteDecision(candidate: candidate, epoch: epoch, stamp: stamp, now: now) {
+        case .grant:
+            grant(candidate, epoch: epoch, now: now, into: &out)
+        case .defer(let reason):
+            if pendingVote == nil || pendingVote!.epoch <= epoch {
+                pendingVote = (candidate, epoch, stamp)
+                out.append(.notice(.voteDeferred(for: candidate, epoch: epoch, reason: reason)))
+            }
+        case .refuse(let sendList):
+            out.append(.send(.voteReply(epoch: max(epoch, persistent.votedEpoch, highestEpoch), granted: false), to: candidate))
+            if sendList { sendListIfNeeded(to: candidate, into: &out) }
+        }
+    }
+
+    func voteDecision(candidate: String, epoch: UInt64, stamp: ConfigurationStamp, now: Instant) -> VoteDecision {
+        guard let c = peers[candidate], peers.isAlive(c, now: now) else { return .refuse(sendList: false) }
+        if case .dispatched = state { return .refuse(sendList: false) }
+        if heldEpoch != nil { return .refuse(sendList: false) }
+        if case .candidate = state { return .refuse(sendList: false) }
+        // Without state, this node may already have voted in any epoch up to its floor.
+        if epoch <= epochFloor { return .refuse(sendList: false) }
+        if epoch < persistent.votedEpoch { return .refuse(sendList: false) }
+        if epoch == persistent.votedEpoch {
+            return persistent.votedFor == candidate ? .grant : .refuse(sendList: false)
+        }
+        guard membership.isMember(candidate) else { return .refuse(sendList: true) }
+        if stamp < membership.stamp { return .refuse(sendList: true) }
+        guard expectedNodesSeen else { return .refuse(sendList: false) }
+        // Still promised to a live master (or to another candidate): answer once that ends.
+        // The promise and the master's liveness end together when the master falls silent,
+        // so the candidate usually waits only for the difference in arrival times.
+        if let pr = promise, pr.until > now, pr.name != candidate {
+            return .defer(reason: pr.isMaster ? "it still hears master \(pr.name)" : "it promised \(pr.name) its vote")
+        }
+        // A promise made before a crash lives only in memory: a restarted node keeps quiet
+        // until any promise its old self made has ended — or until it has heard a master of an
+        // epoch newer than any its old self saw: that master was elected without this node's
+        // vote, so every lease its old promises backed had ended by then.
+        if now < startedAt + timing.electionTimeout && !heardNewerMaster {
+            return .defer(reason: "it started less than an election timeout ago")
+        }
+        guard wanted(now: now)?.name == candidate else { return .refuse(sendList: false) }
+        return .grant
+    }
+
+    mutating func answerPendingVote(now: Instant, into out: inout [Directive]) {
+        guard let pv = pendingVote else { return }
+        if pv.epoch < persistent.votedEpoch || peers[pv.name] == nil {
+            pendingVote = nil
+        } else if case .defer = voteDecision(candidate: pv.name, epoch: pv.epoch, stamp: pv.stamp, now: now) {
+            // still held back
+        } else {
+            pendingVote = nil
+            onVoteRequest(epoch: pv.epoch, from: pv.name, stamp: pv.stamp, now: now, into: &out)
+        }
+    }
+
+    mutating func grant(_ candidate: String, epoch: UInt64, now: Instant, into out: inout [Directive]) {
+        pendingVote = nil
+        if persistent.votedEpoch != epoch || persistent.votedFor != candidate {
+            persistent.votedEpoch = epoch
+            persistent.votedFor = candidate
+            persistent.highestEpoch = max(highestEpoch, epoch)
+            out.append(.persist(persistent))
+            out.append(.notice(.voted(for: candidate, epoch: epoch)))
+        }
+        let instance = peers[candidate]?.identity.instance ?? 0
+        // The promise that makes leases safe: no other vote for `electionTimeout`.
+        promise = Promise(name: candidate, instance: instance, epoch: epoch, until: now + timing.electionTimeout, isMaster: false)
+        out.append(.send(.voteReply(epoch: epoch, granted: true), to: candidate))
+    }
+
+    mutating func onVoteReply(epoch: UInt64, granted: Bool, from: String, now: Instant, into out: inout [Directive]) {
+        if case .master(let m) = state, granted, epoch == m.epoch, peers[from]?.acknowledgedAt == nil {
+            // A vote that arrives after the election was won is still a promise, made after the request.
+            let acknowledged = voteAcknowledgement(from: from, requestedAt: m.requestedAt)
+            peers[from]?.acknowledgedAt = acknowledged
+            return
+        }
+        guard case .candidate(var c) = state else {
+            highestEpoch = max(highestEpoch, epoch)
+            return
+        }
+        if granted, epoch == c.epoch {
+            c.votes.insert(from)
+            let acknowledged = voteAcknowledgement(from: from, requestedAt: c.startedAt)
+            peers[from]?.acknowledgedAt = acknowledged
+        } else if !granted {
+            highestEpoch = max(highestEpoch, epoch)
+            c.refusals.insert(from)
+        }
+        state = .candidate(c)
+    }
+
+    /// What a granted vote proves for the lease: the voter promised from the moment it
+    /// granted, which is after our request went out and after it received every heartbeat it
+    /// echoed before its reply (frames on a link arrive in order). A vote held back by an
+    /// older promise is granted long after the request; the echo keeps the lease fresh then.
+    func voteAcknowledgement(from peer: String, requestedAt: Instant) -> Instant {
+        guard let echoed = peers[peer]?.echoed, let sent = lease.sendTime(of: echoed) else { return requestedAt }
+        return max(requestedAt, sent)
+    }
+
+    mutating func startCandidacy(now: Instant, into out: inout [Directive]) {
+        let epoch = max(highestEpoch, persistent.votedEpoch, epochFloor) + 1
+        highestEpoch = epoch
+        persistent.votedEpoch = epoch
+        persistent.votedFor = name
+        persistent.highestEpoch = epoch
+        out.append(.persist(persistent))
+        // A new term: only this candidacy's votes (and later heartbeats) back its lease.
+        for peerName in peers.names { peers[peerName]?.acknowledgedAt = nil }
+        state = .candidate(Candidacy(epoch: epoch, startedAt: now, deadline: now + timing.candidacyTimeout, votes: [name], refusals: []))
+        out.append(.notice(.candidacyStarted(epoch: epoch, size: membership.members.count)))
+        for p in peers.alive(now: now) where membership.isMember(p.name) {
+            requestVote(from: p.name, epoch: epoch, now: now, into: &out)
+        }
+    }
+
+    /// A vote request goes right behind a heartbeat on the same link: the voter judges the
+    /// candidate's membership by the stamp of its last heartbeat, and followers heartbeat each
+    /// other only every other interval, so without it a membership change of the last 200 ms
+    /// looks stale to the voter, which refuses (the candidacy then fails and backs off).
+    func requestVote(from peerName: String, epoch: UInt64, now: Instant, into out: inout [Directive]) {
+        out.append(.send(.heartbeat(heartbeat(for: peerName, now: now)), to: peerName))
+        out.append(.send(.voteRequest(epoch: epoch), to: peerName))
+    }
+
+    /// Wins, fails or keeps waiting.
+    mutating func resolveCandidacy(now: Instant, quorate: Bool, into out: inout [Directive]) {
+        guard case .candidate(let c) = state else { return }
+        if now >= c.deadline {
+            // Also when replies arrive only now (after a pause): they back no lease any more.
+            failCandidacy(c, reason: "no quorum of votes before the deadline", now: now, into: &out)
+        } else if membership.isQuorum(c.votes) {
+            // Win only with a lease that has not already ended: the votes' promises must
+            // still run, or the master hook would start for a role this node cannot hold.
+            if leaseBacked(now: now) > now {
+                becomeMaster(c, now: now, into: &out)
+            } else {
+                failCandidacy(c, reason: "the votes came too late to back a lease", now: now, into: &out)
+            }
+        } else if c.refusals.count * 2 >= membership.members.count || wanted(now: now)?.name != name || !quorate {
+            let reason = wanted(now: now)?.name != name ? "a better node is alive" : (!quorate ? "no quorum" : "not enough votes")
+            failCandidacy(c, reason: reason, now: now, into: &out)
+        }
+    }
+
+    mutating func failCandidacy(_ c: Candidacy, reason: String, now: Instant, into out: inout [Directive]) {
+        state = .follower
+        let pause = Int64.random(in: timing.candidacyBackoff, using: &random)
+        candidacyNotBefore = now + .milliseconds(pause)
+        out.append(.notice(.candidacyFailed(epoch: c.epoch, reason: reason)))
+    }
+
+    /// The new master first puts its own list on a quorum, stamped with its epoch: until that
+    /// is done it changes nothing (see `advanceMembership`).
+    mutating func becomeMaster(_ c: Candidacy, now: Instant, into out: inout [Directive]) {
+        promise = nil
+        pendingVote = nil
+        masterEpoch = c.epoch
+        knewAMaster = true
+        let own = MembershipConfiguration(epoch: c.epoch, version: 1, members: membership.list.members, previous: membership.list.previous)
+        state = .master(Mastership(epoch: c.epoch, unsettled: planted == .changeBeforeOwnList ? nil : own.stamp, requestedAt: c.startedAt))
+        publish(own, into: &out)
+        nextHeartbeat = now
+    }
+}
