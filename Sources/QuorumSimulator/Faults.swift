@@ -197,7 +197,7 @@ extension World {
             if masterIndex() == i { pendingFailover = (now, "leave", slots[i].name) }
             deliver(.leaveRequested, to: i)
         case .start(let i):
-            guard slots[i].status == .stopped, !slots[i].noRestart || healedAt != nil else { return }
+            guard slots[i].status == .stopped || (healedAt != nil && slots[i].status == .crashed), !slots[i].noRestart || healedAt != nil else { return }
             if let p = slots[i].duplicateOf {
                 trace.fault(now, .duplicate, "start a second process named \(slots[i].name) at \(slots[i].address):\(slots[i].port) (slot \(i), duplicating slot \(p))")
             } else if now > .zero {
@@ -233,15 +233,24 @@ extension World {
             blocked = []
             datagramLoss = 0
             healedAt = now
-            for i in slots.indices {
+            // Second processes are killed first. A member whose name one of them held, or
+            // which was refused its name (exit 2), is started by the operator a second later,
+            // once its peers have seen the impostor's links close.
+            var impostors: Set<String> = []
+            for i in slots.indices where slots[i].duplicateOf != nil && slots[i].generation > 0 {
+                impostors.insert(slots[i].name)
+                if slots[i].isAlive { stop(i, status: .stopped) }
+            }
+            for i in primaries {
                 slots[i].slowDiskUntil = nil
-                if slots[i].duplicateOf != nil {
-                    if slots[i].isAlive { stop(i, status: .stopped) }
-                    continue
-                }
                 switch slots[i].status {
                 case .paused, .suspended: apply(.resume(i))
-                case .crashed, .stopped: start(i)
+                case .crashed, .stopped:
+                    if slots[i].noRestart || impostors.contains(slots[i].name) {
+                        queue.push(at: now + .seconds(1), .fault(.start(i)))
+                    } else {
+                        start(i)
+                    }
                 case .running: break
                 }
             }
