@@ -27,6 +27,8 @@ public struct SimulatedCluster {
     /// Every step, when created with `trace: true`.
     public var trace: [String] { world.trace.lines }
     public var violations: [Violation] { world.result.violations }
+    /// How many times the world had been whole for the agreement bound and was checked.
+    public var agreementChecks: Int { world.whole.checks }
     /// Every hook that started: when, on which node, and what it was.
     public var hooks: [(time: Instant, node: String, run: HookRun)] { world.hookLog }
     /// Exit codes of the members' processes that ended by themselves (a leave: 0; a name
