@@ -132,7 +132,6 @@ extension World {
             var slot = Slot(name: slots[victim].name, port: UInt16(9000 + d), address: "10.0.1.\(d + 1)",
                             clock: NodeClock(rate: 1 + Double(Int.random(in: -200...200, using: &rng)) / 10_000, origin: Int64.random(in: 0...1_000_000_000_000, using: &rng)))
             slot.duplicateOf = victim
-            if rng.next() % 3 == 0 { slot.birthOverride = 1_600_000_000_000 }  // a host whose wall clock is far behind
             slots.append(slot)
             queue.push(at: at, .fault(.start(d)))
             queue.push(at: later(hold(300...3000)), .fault(.stopDuplicate(d, graceful: rng.next() % 2 == 0)))

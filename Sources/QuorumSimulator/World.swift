@@ -34,6 +34,11 @@ struct World {
         /// Exited with code 2 (its name is taken): not restarted by faults.
         var noRestart = false
         var lastExit: Int32? = nil
+        /// This start had no state, and its process has not linked with anyone yet: while it
+        /// is master of a list of itself alone, it is a brand-new cluster of one that never
+        /// met this one (docs/protocol.md, "A node without state, alone").
+        var startedWithoutState = false
+        var everLinked = false
 
         var isAlive: Bool { status == .running || status == .paused || status == .suspended }
         var isPrimary: Bool { duplicateOf == nil }
@@ -191,10 +196,13 @@ struct World {
         if trace.enabled, case .message(let m, let from) = event { log("\(slots[i].name) <- \(from): \(m.kind)") }
         let directives = node.handle(event, now: t)
         slots[i].instance = node
+        if case .linkUp = event, !directives.contains(where: { if case .refuseLink = $0 { true } else { false } }) {
+            slots[i].everLinked = true
+        }
         // The status epoch, read after every event that changed something visible (a quiet
-        // heartbeat changes no epoch), which saves a sixth of the run time.
+        // heartbeat changes no epoch).
         if directives.contains(where: \.changesState) {
-            checker.epochReported(at: now, by: pid(i), epoch: node.status(now: t).epoch, what: "status")
+            checker.epochReported(at: now, by: pid(i), epoch: node.fencingEpoch, what: "status")
         }
         execute(directives[...], for: i)
     }
@@ -242,7 +250,6 @@ struct World {
                 slots[i].disk = s
             case .runHook(let run):
                 if trace.enabled { log("\(slots[i].name) queues hook \(run.role.rawValue) epoch \(run.epoch) (\(run.cause.rawValue))") }
-                checker.epochReported(at: now, by: pid(i), epoch: run.epoch, what: "\(run.role.rawValue) hook")
                 if options.plantedHole == .staleMasterHook { slots[i].hooks.ungated.append(run) } else { slots[i].hooks.queue.enqueue(run) }
                 pumpHooks(i)
             case .notice(let n):
@@ -285,7 +292,7 @@ struct World {
             if !slots[i].hooks.ungated.isEmpty { start = slots[i].hooks.ungated.removeFirst() }
         } else {
             let t = local(i)
-            let next = slots[i].hooks.queue.next { node.mayStartHook($0, now: t) }
+            let next = slots[i].hooks.queue.next(mayStart: { node.mayStartHook($0, now: t) }, prepare: { node.preparedHook($0, now: t) })
             start = next.start
             skipped = next.skipped
         }
@@ -301,11 +308,14 @@ struct World {
         let took = hookTime()
         slots[i].hooks.running = (run, now, now + took)
         hookLog.append((now, slots[i].name, run))
+        // What the hook is told, when it starts.
+        checker.epochReported(at: now, by: pid(i), epoch: run.epoch, what: "\(run.role.rawValue) hook")
         if trace.enabled { log("\(slots[i].name) starts hook \(run.role.rawValue) epoch \(run.epoch) (\(run.cause.rawValue)), \(took)") }
         if run.role == .master, let node = slots[i].instance {
             let me = pid(i)
             let holds = node.isMaster(now: local(i)) && node.heldEpoch == run.epoch
-            let others = masterViews().map(\.process).filter { $0 != me }
+            let lone = isLoneNewCluster(i) || checker.isLoneTenure(me)
+            let others = lone ? [] : masterViews().filter { !$0.loneNewCluster && !checker.isLoneTenure($0.process) }.map(\.process).filter { $0 != me }
             let steppingDown = slots.indices.filter { j in
                 guard slots[j].isAlive, let r = slots[j].hooks.running?.run else { return false }
                 return r.previousRole == .master && (r.cause == .handover || r.cause == .leaving)
@@ -351,6 +361,8 @@ struct World {
         slots[i].status = .running
         slots[i].lastExit = nil
         if wipe { slots[i].disk = nil }
+        slots[i].startedWithoutState = slots[i].disk == nil
+        slots[i].everLinked = false
         let identity = NodeIdentity(
             name: slots[i].name, instance: rng.next(), address: slots[i].address, port: slots[i].port,
             birth: slots[i].birthOverride ?? (1_700_000_000_000 + now.nanoseconds / 1_000_000))
