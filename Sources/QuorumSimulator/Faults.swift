@@ -197,6 +197,13 @@ extension World {
             deliver(.leaveRequested, to: i)
         case .start(let i):
             guard slots[i].status == .stopped || (healedAt != nil && slots[i].status == .crashed), !slots[i].noRestart || healedAt != nil else { return }
+            if let p = slots[i].duplicateOf, !memberKnownAliveEverywhere(p) {
+                // The documented limit (docs/protocol.md, "Names"): a second process is told
+                // from the member only where the member's running instance is known. Wait
+                // until every running node knows it, or give up at the end of the faults.
+                if now + .milliseconds(200) < faultWindowEnd { queue.push(at: now + .milliseconds(200), .fault(.start(i))) }
+                return
+            }
             if let p = slots[i].duplicateOf {
                 trace.fault(now, .duplicate, "start a second process named \(slots[i].name) at \(slots[i].address):\(slots[i].port) (slot \(i), duplicating slot \(p))")
             } else if now > .zero {
@@ -254,5 +261,19 @@ extension World {
                 }
             }
         }
+    }
+}
+
+extension World {
+    /// `true` when the member in slot `p` runs and every other running member has its
+    /// current instance as a live peer.
+    func memberKnownAliveEverywhere(_ p: Int) -> Bool {
+        guard slots[p].status == .running, let me = slots[p].instance?.identity else { return false }
+        for j in primaries where j != p && slots[j].isAlive {
+            guard let node = slots[j].instance else { continue }
+            let known = node.peerStatuses(now: local(j)).contains { $0.identity == me && $0.state == .connected }
+            if !known { return false }
+        }
+        return true
     }
 }

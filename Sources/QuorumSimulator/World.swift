@@ -165,7 +165,7 @@ struct World {
             pumpHooks(i)
         case .fsyncDone(let i, let gen):
             guard slots[i].generation == gen else { return }
-            if let s = slots[i].pendingDisk { slots[i].disk = s }
+            if let s = slots[i].pendingDisk { makeDurable(s, on: i) }
             slots[i].pendingDisk = nil
             slots[i].busyUntil = nil
             proceed(i)
@@ -237,7 +237,6 @@ struct World {
                 if case .voteReply(let epoch, true) = m { checker.voteGranted(at: now, by: pid(i), epoch: epoch, candidate: to) }
                 send(m, to: to, from: i)
             case .persist(let s):
-                if let c = s.votedFor, s.votedEpoch > 0 { checker.voteGranted(at: now, by: pid(i), epoch: s.votedEpoch, candidate: c) }
                 let took = fsyncTime(i)
                 if took > .zero {
                     if trace.enabled { log("\(slots[i].name) fsync takes \(took)") }
@@ -247,7 +246,7 @@ struct World {
                     queue.push(at: now + took, .fsyncDone(node: i, generation: gen))
                     return
                 }
-                slots[i].disk = s
+                makeDurable(s, on: i)
             case .runHook(let run):
                 if trace.enabled { log("\(slots[i].name) queues hook \(run.role.rawValue) epoch \(run.epoch) (\(run.cause.rawValue))") }
                 if options.plantedHole == .staleMasterHook { slots[i].hooks.ungated.append(run) } else { slots[i].hooks.queue.enqueue(run) }
@@ -264,6 +263,9 @@ struct World {
                 stop(i, status: .stopped)
                 // A leave that was still finishing at the final heal: the node comes back too.
                 if healedAt != nil, code == 0, slots[i].isPrimary { queue.push(at: now + .milliseconds(10), .fault(.start(i))) }
+                // A member refused its name after the final heal (its peers had not yet seen an
+                // impostor's links close): the operator reads the error and starts it again.
+                if healedAt != nil, code == 2, slots[i].isPrimary { queue.push(at: now + .seconds(1), .fault(.start(i))) }
                 return
             case .forgetAnswered(let name, let outcome):
                 if trace.enabled { log("\(slots[i].name) answers forget \(name): \(outcome)") }
@@ -330,12 +332,19 @@ struct World {
         queue.push(at: now + took, .hookDone(node: i, generation: slots[i].generation, id: run.id))
     }
 
+    /// A write reached the disk. A vote counts from here (a vote whose write never completed
+    /// was never sent, and a restart knows nothing of it): a candidate's own vote, or a grant.
+    mutating func makeDurable(_ state: PersistentState, on i: Int) {
+        slots[i].disk = state
+        if let c = state.votedFor, state.votedEpoch > 0 { checker.voteGranted(at: now, by: pid(i), epoch: state.votedEpoch, candidate: c) }
+    }
+
     // MARK: Processes
 
     mutating func stop(_ i: Int, status: Status) {
         let old = slots[i].instance?.identity
         if status == .crashed, let s = slots[i].pendingDisk, rng.next() % 2 == 0 {
-            slots[i].disk = s  // the interrupted write had reached the disk, or not
+            makeDurable(s, on: i)  // the interrupted write had reached the disk, or not
         }
         slots[i].status = status
         slots[i].generation += 1
