@@ -159,9 +159,20 @@ extension World {
             trace.fault(now, ofMaster ? .crashMaster : .crash, "crash \(slots[i].name)\(ofMaster ? " (the master)" : "")")
             if masterIndex() == i { pendingFailover = (now, "crash", slots[i].name) }
             stop(i, status: .crashed)
-        case .restart(var i, let wipe):
+        case .restart(var i, var wipe):
             if i < 0 { i = primaries.first { slots[$0].status == .crashed && !slots[$0].noRestart } ?? 0 }
             guard slots[i].status == .crashed, !slots[i].noRestart else { return }
+            if mustWaitForTheForgetting(i) {
+                queue.push(at: now + .milliseconds(200), .fault(.restart(i, wipe: wipe)))
+                return
+            }
+            // A node without state that can hear no running member is by every sign a new
+            // cluster of one, and forks this one (documented in docs/protocol.md, "A node
+            // without state, alone", and scripted in EdgeHoleTests): random schedules wipe only
+            // a node that can reach a running member.
+            if wipe, !primaries.contains(where: { j in
+                j != i && slots[j].status == .running && !blocked.contains(Pair(from: i, to: j)) && !blocked.contains(Pair(from: j, to: i))
+            }) { wipe = false }
             trace.fault(now, wipe ? .wipe : nil, "restart \(slots[i].name)\(wipe ? " with its state directory wiped" : "")")
             start(i, wipe: wipe)
         case .pause(let i):
@@ -197,6 +208,10 @@ extension World {
             deliver(.leaveRequested, to: i)
         case .start(let i):
             guard slots[i].status == .stopped || (healedAt != nil && slots[i].status == .crashed), !slots[i].noRestart || healedAt != nil else { return }
+            if mustWaitForTheForgetting(i) {
+                queue.push(at: now + .milliseconds(200), .fault(.start(i)))
+                return
+            }
             if let p = slots[i].duplicateOf, !memberKnownAliveEverywhere(p) {
                 // The documented limit (docs/protocol.md, "Names"): a second process is told
                 // from the member only where the member's running instance is known. Wait
@@ -219,6 +234,7 @@ extension World {
             guard let on = masterIndex() ?? primaries.first(where: { $0 != i && slots[$0].status == .running }) else { return }
             trace.fault(now, .forget, "the operator forgets \(name) on \(slots[on].name)")
             deliver(.forgetRequested(name: name), to: on)
+            slots[i].forgotten = true
         case .partition(let groups):
             trace.fault(now, .partition, "partition \(groups.map { $0.map { slots[$0].name }.joined(separator: ",") }.joined(separator: " | "))")
             partition(groups)
@@ -252,7 +268,7 @@ extension World {
                 switch slots[i].status {
                 case .paused, .suspended: apply(.resume(i))
                 case .crashed, .stopped:
-                    if slots[i].noRestart || impostors.contains(slots[i].name) {
+                    if slots[i].noRestart || impostors.contains(slots[i].name) || slots[i].forgotten {
                         queue.push(at: now + .seconds(1), .fault(.start(i)))
                     } else {
                         start(i)
@@ -265,6 +281,16 @@ extension World {
 }
 
 extension World {
+    /// A forgotten node comes back only while a running member it can reach knows of the
+    /// forget: one that returns with its old list while every node that forgot it is down
+    /// resumes its old view (the documented limit of `forget`, docs/protocol.md).
+    func mustWaitForTheForgetting(_ i: Int) -> Bool {
+        guard slots[i].forgotten else { return false }
+        return !primaries.contains { j in
+            j != i && slots[j].status == .running && !blocked.contains(Pair(from: i, to: j)) && !blocked.contains(Pair(from: j, to: i))
+        }
+    }
+
     /// `true` when the member in slot `p` runs and every other running member has its
     /// current instance as a live peer.
     func memberKnownAliveEverywhere(_ p: Int) -> Bool {

@@ -39,6 +39,8 @@ struct World {
         /// met this one (docs/protocol.md, "A node without state, alone").
         var startedWithoutState = false
         var everLinked = false
+        /// An operator forgot this node (see `mustWaitForTheForgetting`).
+        var forgotten = false
 
         var isAlive: Bool { status == .running || status == .paused || status == .suspended }
         var isPrimary: Bool { duplicateOf == nil }
@@ -371,6 +373,7 @@ struct World {
         slots[i].lastExit = nil
         if wipe { slots[i].disk = nil }
         slots[i].startedWithoutState = slots[i].disk == nil
+        slots[i].forgotten = false
         slots[i].everLinked = false
         let identity = NodeIdentity(
             name: slots[i].name, instance: rng.next(), address: slots[i].address, port: slots[i].port,
