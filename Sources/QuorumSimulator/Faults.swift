@@ -212,7 +212,10 @@ extension World {
                 queue.push(at: now + .milliseconds(200), .fault(.start(i)))
                 return
             }
-            if let p = slots[i].duplicateOf, !memberKnownAliveEverywhere(p) {
+            // One second process at a time: two of them, with two members' names, form a
+            // quorum of names among themselves, which no node can tell from the real thing.
+            if let p = slots[i].duplicateOf, !memberKnownAliveEverywhere(p)
+                || slots.indices.contains(where: { $0 != i && slots[$0].duplicateOf != nil && slots[$0].isAlive }) {
                 // The documented limit (docs/protocol.md, "Names"): a second process is told
                 // from the member only where the member's running instance is known. Wait
                 // until every running node knows it, or give up at the end of the faults.
