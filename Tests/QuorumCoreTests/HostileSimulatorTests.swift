@@ -266,7 +266,9 @@ struct HostileSimulatorTests {
         case .tieBreakerDuringChange, .changeBeforeOwnList, .tieBreakerBlink:
             options.faultKinds = [.partition, .newcomer, .leave, .forget, .oneWay, .crash]
         }
-        let summary = runSchedules(count: hole == .lostStateEpoch ? 10 : 60, firstSeed: 1, options: options)
+        // Each is found within these seeds (quorum-sim --plant NAME --kinds … prints which);
+        // the breadth is CI's release run of 2,000 schedules.
+        let summary = runSchedules(count: hole == .expectedNodesForgotten ? 40 : 10, firstSeed: 1, options: options)
         #expect(!summary.violations.isEmpty)
     }
 
@@ -275,7 +277,7 @@ struct HostileSimulatorTests {
     func faultKindHoldsTheGuarantees(_ kind: FaultKind) {
         var options = SimulationOptions()
         options.faultKinds = [kind, .crash, .partition]
-        let summary = runSchedules(count: 25, firstSeed: 500, options: options)
+        let summary = runSchedules(count: 10, firstSeed: 500, options: options)
         #expect(summary.violations.isEmpty, "\(summary.violations.prefix(3))")
         #expect((summary.faultCounts[kind] ?? 0) > 0, "the kind was exercised")
     }

@@ -157,8 +157,8 @@ struct SimulatorTests {
     func schedulesHoldTheGuarantees() {
         var options = SimulationOptions()
         options.duration = .seconds(10)
-        let summary = runSchedules(count: 60, firstSeed: 900, options: options)
-        #expect(summary.schedules == 60)
+        let summary = runSchedules(count: 30, firstSeed: 900, options: options)
+        #expect(summary.schedules == 30)
         #expect(summary.violations.isEmpty, "\(summary.violations.prefix(3))")
         #expect(!summary.crashFailovers.isEmpty)
     }
