@@ -17,6 +17,7 @@ enum Fault {
     /// The operator forgets slot `i`'s name on the master (or another running node).
     case forget(Int)
     case stopDuplicate(Int, graceful: Bool)
+    case splitJoin
     case finalHeal
 }
 
@@ -117,6 +118,9 @@ extension World {
             }
             queue.push(at: at, .fault(.partition(groups)))
             queue.push(at: later(hold(50...2500)), .fault(.heal))
+        case .splitJoin:
+            queue.push(at: at, .fault(.splitJoin))
+            queue.push(at: later(hold(1000...3000)), .fault(.heal))
         case .oneWay:
             var other = Int.random(in: 0..<n, using: &rng)
             if other == victim { other = (victim + 1) % n }
@@ -238,6 +242,18 @@ extension World {
             trace.fault(now, .forget, "the operator forgets \(name) on \(slots[on].name)")
             deliver(.forgetRequested(name: name), to: on)
             slots[i].forgotten = true
+        case .splitJoin:
+            // The master keeps one short of half of the running members; a node that never ran
+            // starts on its side, so the master's list grows across the split.
+            guard let m = masterIndex(), let newcomer = primaries.first(where: { slots[$0].generation == 0 }) else { return }
+            var others = primaries.filter { $0 != m && $0 != newcomer && slots[$0].status == .running }
+            others.shuffle(using: &rng)
+            let keep = max(0, (others.count + 2) / 2 - 2)
+            let side = [m] + others.prefix(keep) + [newcomer]
+            let rest = primaries.filter { !side.contains($0) }
+            trace.fault(now, .splitJoin, "split \(side.map { slots[$0].name }.joined(separator: ",")) | \(rest.map { slots[$0].name }.joined(separator: ",")), \(slots[newcomer].name) starts with the master")
+            partition([side, rest])
+            start(newcomer)
         case .partition(let groups):
             trace.fault(now, .partition, "partition \(groups.map { $0.map { slots[$0].name }.joined(separator: ",") }.joined(separator: " | "))")
             partition(groups)

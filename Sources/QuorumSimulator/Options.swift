@@ -25,7 +25,9 @@ public struct SimulationOptions: Sendable {
     /// a long tail: most take milliseconds, some 1 to 4 s.
     public var maximumHookTime: Duration? = nil
     /// The fault kinds a schedule may draw (all by default); for finding which kind finds what.
-    public var faultKinds: Set<FaultKind> = Set(FaultKind.allCases)
+    /// By default every kind but `split-join`, which is asked for by name (`--kinds`): with
+    /// it in the draw, other residual violations show (see docs/protocol.md, "Known limits").
+    public var faultKinds: Set<FaultKind> = Set(FaultKind.allCases).subtracting([.splitJoin])
     /// Record every step (for replaying one seed).
     public var trace: Bool = false
     /// Deliberately broken behaviour, to prove the checks catch it.
@@ -101,6 +103,9 @@ public enum FaultKind: String, Sendable, CaseIterable, Comparable {
     case forget
     /// Hooks that take 1 to 4 s.
     case slowHook = "slow-hook"
+    /// The master's side of a partition is one short of half, and a node that has never run
+    /// starts there: a membership change under way across a split (the tie-breaker's case).
+    case splitJoin = "split-join"
 
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }

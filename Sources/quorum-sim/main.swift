@@ -46,7 +46,7 @@ struct QuorumSim: AsyncParsableCommand {
     }
 
     func faultKinds() throws -> Set<FaultKind> {
-        guard let kinds else { return Set(FaultKind.allCases) }
+        guard let kinds else { return SimulationOptions().faultKinds }
         var set: Set<FaultKind> = []
         for k in kinds.split(separator: ",") {
             guard let kind = FaultKind(rawValue: String(k)) else { throw ValidationError("unknown fault kind \(k)") }
