@@ -664,7 +664,7 @@ public final class NodeDriver: @unchecked Sendable {
             return core.peerStatuses(now: self.now()).map { p in
                 PeerReport(
                     name: p.identity.name, address: p.identity.address, port: Int(p.identity.port),
-                    state: PeerState(rawValue: p.state.rawValue) ?? .lost, birth: p.identity.birth,
+                    state: PeerReport.State(rawValue: p.state.rawValue) ?? .lost, birth: p.identity.birth,
                     instance: String(p.identity.instance, radix: 16),
                     lastHeardMillisecondsAgo: p.silence.map { Int64($0.milliseconds) })
             }

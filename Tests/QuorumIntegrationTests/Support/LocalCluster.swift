@@ -384,9 +384,9 @@ final class LocalCluster: @unchecked Sendable {
 
     /// The state of each peer `name` lists, by peer name; nil when it did not answer or lists a
     /// name twice.
-    func peerStates(_ name: String) async -> [String: PeerState]? {
+    func peerStates(_ name: String) async -> [String: PeerReport.State]? {
         guard let peers = await peers(name) else { return nil }
-        var states: [String: PeerState] = [:]
+        var states: [String: PeerReport.State] = [:]
         for peer in peers {
             if states[peer.name] != nil { return nil }
             states[peer.name] = peer.state
