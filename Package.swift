@@ -93,7 +93,15 @@ let package = Package(
             "QuorumControl", "QuorumControlServer",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        .testTarget(name: "QuorumSystemdTests", dependencies: ["QuorumSystemd", "QuorumNode"]),
+        // Temporary directories, files and a fake sd_notify socket, for the tests below.
+        .target(name: "QuorumTestSupport", path: "Tests/QuorumTestSupport"),
+        .testTarget(name: "QuorumSystemdTests", dependencies: ["QuorumSystemd", "QuorumTestSupport"]),
+        .testTarget(name: "QuorumNodeTests", dependencies: [
+            "QuorumNode", "QuorumCore", "QuorumSystemd", "QuorumSecurity", "QuorumControl", "QuorumTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "QuorumIntegrationTests", dependencies: ["QuorumControl", "QuorumCore", "QuorumSecurity"]),
     ]
 )

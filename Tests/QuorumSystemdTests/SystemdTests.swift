@@ -1,4 +1,5 @@
 import Logging
+import QuorumTestSupport
 import Testing
 @testable import QuorumSystemd
 
