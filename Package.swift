@@ -40,8 +40,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // The control-socket protocol shared by quorumd and quorumctl (no NIO: quorumctl stays small).
-        .target(name: "QuorumControl"),
+        // The control-socket protocol shared by quorumd and quorumctl (no NIO: quorumctl stays
+        // small). It takes the rule for node names from the pure core.
+        .target(name: "QuorumControl", dependencies: ["QuorumCore"]),
         // The control socket's server side, on NIO.
         .target(name: "QuorumControlServer", dependencies: [
             "QuorumControl",
@@ -83,14 +84,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], linkerSettings: leanExecutable),
         .executableTarget(name: "quorumctl", dependencies: [
-            "QuorumControl",
+            "QuorumControl", "QuorumCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], linkerSettings: leanExecutable),
 
         .testTarget(name: "QuorumCoreTests", dependencies: ["QuorumCore", "QuorumSimulator"]),
         .testTarget(name: "QuorumSecurityTests", dependencies: ["QuorumSecurity", "QuorumCore"]),
         .testTarget(name: "QuorumControlTests", dependencies: [
-            "QuorumControl", "QuorumControlServer",
+            "QuorumControl", "QuorumControlServer", "QuorumCore",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // Temporary directories, files and a fake sd_notify socket, for the tests below.

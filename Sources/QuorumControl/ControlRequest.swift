@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import QuorumCore
 
 /// What a client asks a node over the control socket.
 ///
@@ -78,7 +79,7 @@ public enum ControlRequest: Hashable, Sendable {
             guard let peer = object.peer else {
                 throw ControlProtocolError(.missingPeer, "forget needs a \"peer\" string naming the node to forget")
             }
-            guard ControlProtocol.isValidNodeName(peer) else {
+            guard Names.isValid(peer) else {
                 throw ControlProtocolError(
                     .invalidPeerName,
                     "invalid peer name \(quoted(peer)): a node name is 1 to 64 bytes of letters, digits, '-', '_' or '.'")

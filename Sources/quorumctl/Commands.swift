@@ -1,3 +1,4 @@
+import QuorumCore
 import ArgumentParser
 import Foundation
 import QuorumControl
@@ -34,7 +35,7 @@ struct TargetOptions: ParsableArguments {
         if name != nil && socket != nil {
             throw ValidationError("give either -n/--name or --socket, not both")
         }
-        if let name, !ControlProtocol.isValidNodeName(name) {
+        if let name, !Names.isValid(name) {
             throw ValidationError("invalid node name '\(name)': 1 to 64 bytes of letters, digits, '-', '_' or '.'")
         }
         if let socket, socket.isEmpty {
@@ -92,7 +93,7 @@ struct Forget: ParsableCommand {
     @Argument(help: ArgumentHelp("The node to forget.", valueName: "PEER_NAME")) var peerName: String
 
     func validate() throws {
-        guard ControlProtocol.isValidNodeName(peerName) else {
+        guard Names.isValid(peerName) else {
             throw ValidationError("invalid node name '\(peerName)': 1 to 64 bytes of letters, digits, '-', '_' or '.'")
         }
     }

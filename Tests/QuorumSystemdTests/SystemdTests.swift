@@ -9,12 +9,6 @@ import Glibc
 import Musl
 #endif
 
-/// Tests that touch process-wide state: `setenv`, or spawning processes (which reads the
-/// environment while another thread might be changing it). The suites nested in here run
-/// one test at a time.
-@Suite(.serialized)
-struct ProcessWideStateTests {}
-
 extension ProcessWideStateTests {
 @Suite("systemd notify and environment")
 struct SystemdEnvironmentTests {

@@ -1,5 +1,13 @@
 /// Helpers shared by the test targets that touch files, sockets and processes.
 
+import Testing
+
+/// Tests that touch process-wide state: `setenv`, or spawning processes (which reads the
+/// environment while another thread might be changing it). The suites nested in here, in
+/// every test target (all run in one process), run one test at a time.
+@Suite(.serialized)
+public struct ProcessWideStateTests {}
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
