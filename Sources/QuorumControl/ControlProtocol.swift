@@ -10,6 +10,9 @@ public enum ControlProtocol {
     /// The longest response line a client accepts, not counting the newline (a generous bound:
     /// a peers list of a few thousand nodes fits).
     public static let maximumResponseBytes = 4 * 1024 * 1024
+
+    /// `Names.isValid`'s rule in words, for error messages.
+    public static let nameRule = "1 to 64 bytes of letters, digits, '-', '_' or '.'"
 }
 
 /// Why a request or response line was rejected. `description` is a sentence fit to show a user
