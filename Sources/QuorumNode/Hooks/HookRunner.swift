@@ -41,7 +41,7 @@ import Musl
 /// still run, then ``run()`` returns. On cancellation the current hook's group is killed and
 /// the rest of the queue is reported as ``HookOutcome/notRun``.
 public final class HookRunner: Service, Sendable {
-    public static let defaultTimeout: Duration = .seconds(30)
+    public static let defaultTimeout = NodeSettings.Defaults.hookTimeout
 
     private let timeout: Duration
     private let logger: Logger

@@ -48,7 +48,7 @@ public struct NodeSettings: Sendable, Equatable {
         public static let broadcastAddress = "255.255.255.255"
         public static let broadcastPort: UInt16 = 5595
         public static let cluster = "quorum"
-        public static let hookTimeout = HookRunner.defaultTimeout
+        public static let hookTimeout: Duration = .seconds(30)
         /// Without systemd's `RUNTIME_DIRECTORY`: `/run/quorum/NAME/control.sock`, where
         /// `quorumctl -n NAME` looks.
         public static func controlSocket(name: String) -> String { ControlSocketLocator.socketPath(forNode: name) }
