@@ -82,20 +82,21 @@ struct ControlAdapterTests {
 /// Records what the transport hands on.
 final class RecordingDelegate: TransportDelegate {
     var events: [Event] = []
-    var hello: Message? { nil }
+    var linksUp: [NodeIdentity] = []
+    var hello: Message?
     var isEnding: Bool { false }
     func feed(_ event: Event) -> [Directive] { events.append(event); return [] }
-    func linkUp(_ link: PeerLink, _ peer: NodeIdentity) {}
+    func linkUp(_ link: PeerLink, _ peer: NodeIdentity) { linksUp.append(peer) }
 }
 
 @Suite("Transport: bytes in, events out")
 struct TransportTests {
-    func transport(cluster: String = "quorum") -> (Transport, RecordingDelegate) {
+    func transport(cluster: String = "quorum", loop: EmbeddedEventLoop = EmbeddedEventLoop()) -> (Transport, RecordingDelegate) {
         var settings = NodeSettings(name: "A", controlSocket: "/tmp/unused.sock", stateDirectory: "/tmp/unused")
         settings.cluster = cluster
         let notices = Notices(name: "A", cluster: cluster, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
                               notifier: SystemdNotifier(), logOutput: .standardError)
-        let t = Transport(loop: EmbeddedEventLoop(), settings: settings, keyring: nil, notices: notices)
+        let t = Transport(loop: loop, settings: settings, keyring: nil, notices: notices)
         let d = RecordingDelegate()
         t.delegate = d
         return (t, d)
@@ -115,6 +116,58 @@ struct TransportTests {
         t.received(datagram: [0x51, 0x4D, 1, 0xEE, 0, 0, 0, 0, 0, 0])
         t.received(datagram: Array("hello".utf8))
         #expect(d.events.isEmpty)
+    }
+}
+
+@Suite("Peer link: the hello handshake")
+struct PeerLinkTests {
+    static let a = NodeIdentity(name: "A", instance: 0xa, address: "192.0.2.1", port: 6170, birth: 500)
+
+    /// A link on an embedded channel, its transport's node being A.
+    /// The transport is returned to be kept alive: the link holds it `unowned`.
+    func link() throws -> (EmbeddedChannel, RecordingDelegate, Transport) {
+        let loop = EmbeddedEventLoop()
+        let (t, d) = TransportTests().transport(loop: loop)
+        d.hello = .hello(Hello(cluster: "quorum", identity: Self.a))
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameSplitter()))
+        try channel.pipeline.syncOperations.addHandler(PeerLink(transport: t, expected: nil))
+        return (channel, d, t)
+    }
+
+    @Test("each side sends its hello first; the peer's hello brings the link up, named by the handshake")
+    func handshake() throws {
+        let (channel, d, t) = try link()
+        defer { withExtendedLifetime(t) {} }
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let sent = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        guard case .message(.hello(let own), _) = try WireFormat.decode(Array(sent.readableBytesView)) else {
+            Issue.record("the first frame out is a hello")
+            return
+        }
+        #expect(own.identity == Self.a)
+        try channel.writeInbound(ByteBuffer(bytes: WireFormat.encode(.hello(Hello(cluster: "quorum", identity: b)))))
+        #expect(d.linksUp == [b])
+    }
+
+    @Test("a hello of another cluster closes the link; the core never hears of it")
+    func otherCluster() throws {
+        let (channel, d, t) = try link()
+        defer { withExtendedLifetime(t) {} }
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(ByteBuffer(bytes: WireFormat.encode(.hello(Hello(cluster: "other", identity: b)))))
+        #expect(d.linksUp.isEmpty && d.events.isEmpty)
+        #expect(!channel.isActive)
+    }
+
+    @Test("anything but a hello first closes the link")
+    func helloFirst() throws {
+        let (channel, d, t) = try link()
+        defer { withExtendedLifetime(t) {} }
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(ByteBuffer(bytes: WireFormat.encode(.bye)))
+        #expect(d.linksUp.isEmpty)
+        #expect(!channel.isActive)
     }
 }
 
