@@ -19,8 +19,9 @@ struct Peer: Sendable {
     var configurationSent: ConfigurationStamp? = nil
     var reconnectAt: Instant
     var reconnectDelay: Duration
-    /// When the link last came up.
-    var linkedAt: Instant
+    /// Whether a frame has arrived on the current link (a link closed before any did, such
+    /// as one a peer refuses, is dialled again with back-off, not probed).
+    var heardOnLink = false
 
     init(_ identity: NodeIdentity, linkUp: Bool, now: Instant, timing: Timing) {
         self.identity = identity
@@ -29,7 +30,6 @@ struct Peer: Sendable {
         lastHeard = now
         reconnectAt = now
         reconnectDelay = timing.reconnectMinimum
-        linkedAt = now
     }
 
     var name: String { identity.name }

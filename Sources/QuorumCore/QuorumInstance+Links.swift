@@ -69,8 +69,8 @@ extension QuorumInstance {
             p.lost = false
             p.gone = false
             p.lastHeard = now
-            if now - p.linkedAt >= timing.reconnectMaximum { p.reconnectDelay = timing.reconnectMinimum }
-            p.linkedAt = now
+            if p.heardOnLink { p.reconnectDelay = timing.reconnectMinimum }
+            p.heardOnLink = false
             p.configurationSent = nil
             peers[id.name] = p
         } else {
@@ -138,9 +138,9 @@ extension QuorumInstance {
         guard var p = peers[peerName], p.identity.instance == instance else { return }
         p.linkUp = false
         switch loss {
-        case .closed where now - p.linkedAt < timing.reconnectMaximum && p.reconnectDelay >= timing.reconnectMinimum:
-            // A link that keeps closing right after it came up (a peer that refuses it, say)
-            // is dialled again with the usual back-off, not in a tight loop.
+        case .closed where !p.heardOnLink && p.reconnectDelay >= timing.reconnectMinimum:
+            // A link that closed before the peer said anything on it (a peer that refuses it,
+            // say) is dialled again with the usual back-off, not in a tight loop.
             p.reconnectAt = now + p.reconnectDelay
             p.reconnectDelay = min(p.reconnectDelay * 2, timing.reconnectMaximum)
         case .closed:

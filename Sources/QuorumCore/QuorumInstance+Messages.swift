@@ -8,6 +8,7 @@ extension QuorumInstance {
         guard var p = peers[from], from != name else { return }
         p.lastHeard = now
         p.linkUp = true
+        p.heardOnLink = true
         let returned = p.lost
         if p.lost {
             p.lost = false

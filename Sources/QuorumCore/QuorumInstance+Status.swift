@@ -34,6 +34,16 @@ extension QuorumInstance {
     public var isMember: Bool { membership.isMember(name) }
     public var membershipStamp: ConfigurationStamp { membership.stamp }
     public var memberNames: [String] { membership.members.map(\.name) }
+    /// The epoch of the last master this node knew, its own included: what `status` reports
+    /// as `epoch` and hooks as `QUORUM_EPOCH` (cheap; `status(now:)` computes everything).
+    public var fencingEpoch: UInt64 { masterEpoch }
+
+    /// When this master's lease ends as things stand (`nil` when it is not master).
+    public func leaseEnds(now: Instant) -> Instant? {
+        guard case .master = state else { return nil }
+        return leaseEnd(now: now)
+    }
+
     /// `true` while this master's newest list is not yet known to a quorum.
     public var isChangingMembership: Bool {
         if case .master(let m) = state { return m.unsettled != nil }

@@ -1,0 +1,157 @@
+import QuorumCore
+
+/// One process: a physical slot (a host; a voter's lineage across restarts and wiped disks)
+/// and the instance of one start on it. Two processes may share a name.
+public struct ProcessID: Hashable, Sendable, CustomStringConvertible {
+    public var slot: Int
+    public var name: String
+    public var instance: UInt64
+
+    public init(slot: Int, name: String, instance: UInt64) {
+        self.slot = slot
+        self.name = name
+        self.instance = instance
+    }
+
+    public var description: String { "\(name)#\(String(instance, radix: 16))@slot\(slot)" }
+}
+
+/// The safety rules, judged from the global view: global simulated time and what every
+/// process did, never a node's own opinion of what others did.
+public struct SafetyChecker: Sendable {
+    public enum Rule: String, Sendable, CaseIterable {
+        case oneMasterPerEpoch = "two masters in one epoch"
+        case twoMastersAtOnce = "two masters at once"
+        case epochDecreased = "a process's epoch decreased"
+        case staleMasterEpoch = "master epoch not above an earlier master's"
+        case doubleVote = "two votes in one epoch"
+        case quorumNotReal = "master without a real quorum"
+        case hookOutsideLease = "master hook outside the lease"
+        case handoverOverlap = "planned handover overlaps"
+        case agreement = "no agreement after a heal"
+        case liveness = "liveness"
+    }
+
+    public struct Finding: Sendable, CustomStringConvertible {
+        public var time: Instant
+        public var rule: Rule
+        public var detail: String
+        public var description: String { "\(time): \(rule.rawValue): \(detail)" }
+    }
+
+    /// A process that holds the master role by its own clock at the time of an observation.
+    public struct MasterView: Sendable {
+        public var process: ProcessID
+        public var epoch: UInt64
+        /// Its membership (`memberNames`).
+        public var members: [String]
+        /// The best member by the metric, as it knows the members' identities.
+        public var bestMember: String?
+
+        public init(process: ProcessID, epoch: UInt64, members: [String], bestMember: String?) {
+            self.process = process
+            self.epoch = epoch
+            self.members = members
+            self.bestMember = bestMember
+        }
+    }
+
+    public let tieBreaker: Bool
+    public private(set) var findings: [Finding] = []
+
+    /// Who was master of each epoch.
+    private var epochMaster: [UInt64: ProcessID] = [:]
+    /// Tenures: open ones (by process) and every one that began, in order.
+    private var open: [ProcessID: (epoch: UInt64, since: Instant)] = [:]
+    private var history: [(process: ProcessID, epoch: UInt64, since: Instant)] = []
+    /// The last epoch each process reported (status or hook).
+    private var reported: [ProcessID: (epoch: UInt64, what: String)] = [:]
+    /// Every granted vote: physical slot → epoch → candidate.
+    private var grants: [Int: [UInt64: String]] = [:]
+    /// Epoch → candidate → names of the granters (a name counts once).
+    private var granters: [UInt64: [String: Set<String>]] = [:]
+
+    public init(tieBreaker: Bool) { self.tieBreaker = tieBreaker }
+
+    public var isClean: Bool { findings.isEmpty }
+
+    /// `true` while `p`'s tenure as master of `epoch` is open.
+    public func isOpen(_ p: ProcessID, epoch: UInt64) -> Bool { open[p]?.epoch == epoch }
+
+    public mutating func record(_ rule: Rule, at time: Instant, _ detail: String) {
+        findings.append(Finding(time: time, rule: rule, detail: detail))
+    }
+
+    /// A voter granted (or persisted) its vote in `epoch` for `candidate`; a candidate's own
+    /// vote counts too. One physical slot never votes for two candidates in one epoch.
+    public mutating func voteGranted(at t: Instant, by voter: ProcessID, epoch: UInt64, candidate: String) {
+        if let earlier = grants[voter.slot]?[epoch], earlier != candidate {
+            record(.doubleVote, at: t, "slot \(voter.slot) (\(voter)) voted for \(earlier) and for \(candidate) in epoch \(epoch)")
+        }
+        grants[voter.slot, default: [:]][epoch] = candidate
+        granters[epoch, default: [:]][candidate, default: []].insert(voter.name)
+    }
+
+    /// A process reported an epoch (its status, or a hook's): it never decreases.
+    public mutating func epochReported(at t: Instant, by p: ProcessID, epoch: UInt64, what: String) {
+        if let last = reported[p], epoch < last.epoch {
+            record(.epochDecreased, at: t, "\(p) reported epoch \(epoch) (\(what)) after \(last.epoch) (\(last.what))")
+        }
+        if reported[p].map({ epoch >= $0.epoch }) ?? true { reported[p] = (epoch, what) }
+    }
+
+    /// Every process that holds the master role by its own clock at global time `t`
+    /// (called after every step). Opens and closes tenures and checks them.
+    public mutating func observeMasters(at t: Instant, _ masters: [MasterView]) {
+        let now = Set(masters.map(\.process))
+        for p in open.keys where !now.contains(p) { open[p] = nil }
+        for m in masters {
+            if let o = open[m.process], o.epoch == m.epoch { continue }
+            beginTenure(m, at: t)
+        }
+        if masters.count > 1 {
+            let who = masters.map { "\($0.process) (epoch \($0.epoch), since \(open[$0.process]?.since.description ?? "?"))" }
+            record(.twoMastersAtOnce, at: t, who.joined(separator: " and "))
+        }
+    }
+
+    private mutating func beginTenure(_ m: MasterView, at t: Instant) {
+        if let other = epochMaster[m.epoch], other != m.process {
+            record(.oneMasterPerEpoch, at: t, "\(other) and \(m.process) both master of epoch \(m.epoch)")
+        }
+        if let earlier = history.last(where: { $0.epoch >= m.epoch && !($0.process == m.process && $0.epoch == m.epoch) }) {
+            record(.staleMasterEpoch, at: t, "\(m.process) became master of epoch \(m.epoch) after \(earlier.process) was master of epoch \(earlier.epoch) (since \(earlier.since))")
+        }
+        // The quorum that elected it, from the global record of votes. A tenure that comes
+        // back in the same epoch (a lease that lapsed and was renewed) was elected once.
+        let again = history.contains { $0.process == m.process && $0.epoch == m.epoch }
+        let voters = (granters[m.epoch]?[m.process.name] ?? []).union([m.process.name])
+        let members = Set(m.members)
+        let count = members.filter { voters.contains($0) }.count
+        let tie = tieBreaker && count * 2 == members.count && m.bestMember.map { voters.contains($0) && members.contains($0) } == true
+        if !again, count * 2 <= members.count, !tie {
+            record(.quorumNotReal, at: t, "\(m.process) is master of epoch \(m.epoch) with the votes of \(voters.intersection(members).sorted()) of its \(members.count) members \(m.members)")
+        }
+        epochMaster[m.epoch] = m.process
+        open[m.process] = (m.epoch, t)
+        history.append((m.process, m.epoch, t))
+    }
+
+    /// A master hook starts. `holdsLease`: the process is master of the hook's epoch by its
+    /// own clock; `otherMasters`: every other process master at this global time;
+    /// `steppingDown`: processes whose planned step-down hook still runs.
+    public mutating func masterHookStarted(at t: Instant, by p: ProcessID, epoch: UInt64, holdsLease: Bool, otherMasters: [ProcessID], steppingDown: [ProcessID]) {
+        if !holdsLease {
+            record(.hookOutsideLease, at: t, "\(p) starts its master hook for epoch \(epoch) without holding that epoch's lease")
+        }
+        if !otherMasters.isEmpty {
+            record(.hookOutsideLease, at: t, "\(p) starts its master hook for epoch \(epoch) while \(otherMasters.map(\.description).joined(separator: ", ")) is master")
+        }
+        if let earlier = history.last(where: { $0.epoch >= epoch && !($0.process == p && $0.epoch == epoch) && $0.since <= t }) {
+            record(.staleMasterEpoch, at: t, "\(p) starts a master hook for epoch \(epoch) after \(earlier.process) was master of epoch \(earlier.epoch)")
+        }
+        for s in steppingDown where s != p {
+            record(.handoverOverlap, at: t, "\(p) starts its master hook for epoch \(epoch) while \(s)'s step-down hook still runs")
+        }
+    }
+}

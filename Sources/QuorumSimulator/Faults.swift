@@ -1,0 +1,259 @@
+import QuorumCore
+
+/// Faults, and how a schedule draws them from its seed.
+enum Fault {
+    /// `-1`: whoever is master at that moment.
+    case crash(Int)
+    /// `-1`: the first crashed node that may be restarted.
+    case restart(Int, wipe: Bool)
+    case pause(Int), suspend(Int), resume(Int)
+    case leave(Int)
+    /// A first start, or a start again after a leave.
+    case start(Int)
+    case partition([[Int]]), oneWay(from: Int, to: Int), heal
+    case datagramLoss(Double)
+    case clockJump(Int, Duration)
+    case slowDisk(Int, until: Instant)
+    /// The operator forgets slot `i`'s name on the master (or another running node).
+    case forget(Int)
+    case stopDuplicate(Int, graceful: Bool)
+    case finalHeal
+}
+
+extension World {
+    /// A schedule drawn from its seed: the cluster's size and configuration, each host's
+    /// clock, when each node starts, and the faults.
+    init(options: SimulationOptions, seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        let kinds = options.faultKinds
+        let size = options.nodes ?? Int.random(in: 2...9, using: &rng)
+        var c = CoreConfiguration(cluster: "sim")
+        c.metric = Bool.random(using: &rng) ? .age : .port
+        c.onQuorumLoss = rng.next() % 4 == 0 ? .dispatch : .wait
+        c.tieBreaker = rng.next() % 3 == 0
+        switch rng.next() % 6 {
+        case 0, 1: c.expectedNodes = size
+        case 2: c.expectedNodes = Int.random(in: 2...max(2, size), using: &rng)
+        default: c.expectedNodes = nil
+        }
+        let names = (0..<size).map { "n\($0)" }
+        let ports = (0..<size).map { UInt16(7000 + ($0 * 7) % 97) }
+        self.init(options: options, seed: seed, rng: rng, configuration: c, names: names, ports: ports)
+        shape = "\(size) nodes, metric \(c.metric.rawValue), on quorum loss \(c.onQuorumLoss.rawValue), tie-breaker \(c.tieBreaker ? "on" : "off"), expected nodes \(c.expectedNodes.map(String.init) ?? "off")"
+        for i in slots.indices {
+            let origin = Int64.random(in: 0...1_000_000_000_000, using: &self.rng)
+            let skew = kinds.contains(.clockRate) ? Double(Int.random(in: -200...200, using: &self.rng)) / 10_000 : 0
+            slots[i].clock = NodeClock(rate: 1 + skew, origin: origin)
+        }
+        if kinds.contains(.clockRate) { trace.count(.clockRate) }
+        let end = Instant.zero + options.duration
+        faultWindowEnd = end - options.settle - .seconds(1)
+        drawStarts()
+        let count = Int.random(in: options.faultsPerSchedule, using: &self.rng)
+        let drawable = kinds.subtracting([.clockRate, .newcomer, .slowHook]).sorted()
+        for _ in 0..<count where !drawable.isEmpty {
+            let low = Duration.milliseconds(1500).nanosecondsClamped
+            let at = Instant(nanoseconds: Int64.random(in: low...max(low + 1, faultWindowEnd.nanoseconds), using: &self.rng))
+            drawFault(drawable[Int.random(in: 0..<drawable.count, using: &self.rng)], at: at)
+        }
+        queue.push(at: faultWindowEnd, .fault(.finalHeal))
+    }
+
+    /// Nodes start a few milliseconds to a second apart; with newcomers, some start later,
+    /// perhaps into a partition.
+    private mutating func drawStarts() {
+        let n = slots.count
+        var early = n
+        if options.faultKinds.contains(.newcomer), n >= 3, rng.next() % 2 == 0 {
+            early = Int.random(in: (n / 2 + 1)...(n - 1), using: &rng)
+        }
+        var t = Instant.zero
+        for i in 0..<early {
+            queue.push(at: t, .fault(.start(i)))
+            t = t + .milliseconds(Int64.random(in: 0...600, using: &rng))
+        }
+        for i in early..<n {
+            let at = Instant(nanoseconds: Int64.random(in: 1_000_000_000...max(1_000_000_001, faultWindowEnd.nanoseconds), using: &rng))
+            queue.push(at: at, .fault(.start(i)))
+            trace.count(.newcomer)
+        }
+    }
+
+    private mutating func hold(_ range: ClosedRange<Int64>) -> Duration { .milliseconds(Int64.random(in: range, using: &rng)) }
+
+    private mutating func drawFault(_ kind: FaultKind, at: Instant) {
+        let n = primaryCount
+        let victim = Int.random(in: 0..<n, using: &rng)
+        func later(_ d: Duration) -> Instant { min(at + d, faultWindowEnd) }
+        switch kind {
+        case .crash, .wipe:
+            queue.push(at: at, .fault(.crash(victim)))
+            queue.push(at: later(hold(50...2500)), .fault(.restart(victim, wipe: kind == .wipe)))
+        case .crashMaster:
+            queue.push(at: at, .fault(.crash(-1)))
+            queue.push(at: later(hold(50...2500)), .fault(.restart(-1, wipe: options.faultKinds.contains(.wipe) && rng.next() % 4 == 0)))
+        case .pause:
+            queue.push(at: at, .fault(.pause(victim)))
+            queue.push(at: later(hold(50...2500)), .fault(.resume(victim)))
+        case .suspend:
+            queue.push(at: at, .fault(.suspend(victim)))
+            queue.push(at: later(hold(300...5000)), .fault(.resume(victim)))
+        case .clockJump:
+            queue.push(at: at, .fault(.clockJump(victim, hold(50...3000))))
+        case .leave:
+            queue.push(at: at, .fault(.leave(victim)))
+            queue.push(at: later(hold(50...2500)), .fault(.start(victim)))
+        case .partition:
+            var order = Array(0..<n)
+            order.shuffle(using: &rng)
+            let groups: [[Int]]
+            if n >= 5, rng.next() % 3 == 0 {
+                let a = Int.random(in: 1...(n - 2), using: &rng)
+                let b = Int.random(in: (a + 1)...(n - 1), using: &rng)
+                groups = [Array(order[..<a]), Array(order[a..<b]), Array(order[b...])]
+            } else {
+                let a = Int.random(in: 1...(n - 1), using: &rng)
+                groups = [Array(order[..<a]), Array(order[a...])]
+            }
+            queue.push(at: at, .fault(.partition(groups)))
+            queue.push(at: later(hold(50...2500)), .fault(.heal))
+        case .oneWay:
+            var other = Int.random(in: 0..<n, using: &rng)
+            if other == victim { other = (victim + 1) % n }
+            queue.push(at: at, .fault(.oneWay(from: victim, to: other)))
+            queue.push(at: later(hold(50...2500)), .fault(.heal))
+        case .datagramLoss:
+            queue.push(at: at, .fault(.datagramLoss(Double(Int.random(in: 20...100, using: &rng)) / 100)))
+            queue.push(at: later(hold(50...2500)), .fault(.datagramLoss(0)))
+        case .slowDisk:
+            queue.push(at: at, .fault(.slowDisk(victim, until: later(hold(500...4000)))))
+        case .duplicate:
+            let d = slots.count
+            var slot = Slot(name: slots[victim].name, port: UInt16(9000 + d), address: "10.0.1.\(d + 1)",
+                            clock: NodeClock(rate: 1 + Double(Int.random(in: -200...200, using: &rng)) / 10_000, origin: Int64.random(in: 0...1_000_000_000_000, using: &rng)))
+            slot.duplicateOf = victim
+            if rng.next() % 3 == 0 { slot.birthOverride = 1_600_000_000_000 }  // a host whose wall clock is far behind
+            slots.append(slot)
+            queue.push(at: at, .fault(.start(d)))
+            queue.push(at: later(hold(300...3000)), .fault(.stopDuplicate(d, graceful: rng.next() % 2 == 0)))
+        case .forget:
+            queue.push(at: at, .fault(.crash(victim)))
+            queue.push(at: later(hold(800...1500)), .fault(.forget(victim)))
+            queue.push(at: later(hold(2500...5000)), .fault(.restart(victim, wipe: options.faultKinds.contains(.wipe) && rng.next() % 3 == 0)))
+        case .clockRate, .newcomer, .slowHook:
+            break
+        }
+    }
+
+    func masterIndex() -> Int? {
+        slots.indices.first { i in
+            slots[i].status == .running && slots[i].instance.map { $0.heldEpoch != nil && $0.isMaster(now: local(i)) } == true
+        }
+    }
+
+    mutating func apply(_ fault: Fault) {
+        switch fault {
+        case .crash(var i):
+            let ofMaster = i < 0
+            if ofMaster { i = masterIndex() ?? 0 }
+            guard slots[i].isAlive else { return }
+            trace.fault(now, ofMaster ? .crashMaster : .crash, "crash \(slots[i].name)\(ofMaster ? " (the master)" : "")")
+            if masterIndex() == i { pendingFailover = (now, "crash", slots[i].name) }
+            stop(i, status: .crashed)
+        case .restart(var i, let wipe):
+            if i < 0 { i = primaries.first { slots[$0].status == .crashed && !slots[$0].noRestart } ?? 0 }
+            guard slots[i].status == .crashed, !slots[i].noRestart else { return }
+            trace.fault(now, wipe ? .wipe : nil, "restart \(slots[i].name)\(wipe ? " with its state directory wiped" : "")")
+            start(i, wipe: wipe)
+        case .pause(let i):
+            guard slots[i].status == .running else { return }
+            trace.fault(now, .pause, "pause \(slots[i].name)")
+            slots[i].status = .paused
+        case .suspend(let i):
+            guard slots[i].status == .running else { return }
+            trace.fault(now, .suspend, "suspend \(slots[i].name)'s host")
+            slots[i].status = .suspended
+            if options.plantedHole == .stoppedClock {
+                slots[i].clock.stop(at: now)
+                scheduleWake(i)
+            }
+        case .resume(let i):
+            guard slots[i].status == .paused || slots[i].status == .suspended else { return }
+            trace.fault(now, nil, "resume \(slots[i].name) (its clock reads \(local(i)))")
+            if slots[i].clock.isStopped {
+                slots[i].clock.start(at: now)
+                scheduleWake(i)
+            }
+            slots[i].status = .running
+            proceed(i)
+        case .clockJump(let i, let d):
+            guard slots[i].isAlive else { return }
+            trace.fault(now, .clockJump, "\(slots[i].name)'s clock jumps forward by \(d)")
+            slots[i].clock.jump(by: d, at: now)
+            scheduleWake(i)
+        case .leave(let i):
+            guard slots[i].status == .running else { return }
+            trace.fault(now, .leave, "leave \(slots[i].name)")
+            if masterIndex() == i { pendingFailover = (now, "leave", slots[i].name) }
+            deliver(.leaveRequested, to: i)
+        case .start(let i):
+            guard slots[i].status == .stopped || (healedAt != nil && slots[i].status == .crashed), !slots[i].noRestart || healedAt != nil else { return }
+            if let p = slots[i].duplicateOf {
+                trace.fault(now, .duplicate, "start a second process named \(slots[i].name) at \(slots[i].address):\(slots[i].port) (slot \(i), duplicating slot \(p))")
+            } else if now > .zero {
+                trace.fault(now, nil, "start \(slots[i].name)")
+            }
+            start(i)
+        case .stopDuplicate(let i, let graceful):
+            guard slots[i].isAlive else { return }
+            trace.fault(now, nil, "\(graceful ? "stop (SIGTERM)" : "kill") the second process named \(slots[i].name) (slot \(i))")
+            if graceful && slots[i].status == .running { deliver(.leaveRequested, to: i) } else { stop(i, status: .stopped) }
+        case .forget(let i):
+            let name = slots[i].name
+            guard let on = masterIndex() ?? primaries.first(where: { $0 != i && slots[$0].status == .running }) else { return }
+            trace.fault(now, .forget, "the operator forgets \(name) on \(slots[on].name)")
+            deliver(.forgetRequested(name: name), to: on)
+        case .partition(let groups):
+            trace.fault(now, .partition, "partition \(groups.map { $0.map { slots[$0].name }.joined(separator: ",") }.joined(separator: " | "))")
+            partition(groups)
+        case .oneWay(let from, let to):
+            trace.fault(now, .oneWay, "one-way: \(slots[to].name) stops hearing \(slots[from].name)")
+            blocked.insert(Pair(from: from, to: to))
+        case .heal:
+            if !blocked.isEmpty { trace.fault(now, nil, "heal") }
+            blocked = []
+        case .datagramLoss(let p):
+            trace.fault(now, p > 0 ? .datagramLoss : nil, "datagram loss \(Int(p * 100))%")
+            datagramLoss = p
+        case .slowDisk(let i, let until):
+            trace.fault(now, .slowDisk, "fsync is slow on \(slots[i].name) until \(until)")
+            slots[i].slowDiskUntil = until
+        case .finalHeal:
+            trace.fault(now, nil, "final heal: every node back, network whole")
+            blocked = []
+            datagramLoss = 0
+            healedAt = now
+            // Second processes are killed first. A member whose name one of them held, or
+            // which was refused its name (exit 2), is started by the operator a second later,
+            // once its peers have seen the impostor's links close.
+            var impostors: Set<String> = []
+            for i in slots.indices where slots[i].duplicateOf != nil && slots[i].generation > 0 {
+                impostors.insert(slots[i].name)
+                if slots[i].isAlive { stop(i, status: .stopped) }
+            }
+            for i in primaries {
+                slots[i].slowDiskUntil = nil
+                switch slots[i].status {
+                case .paused, .suspended: apply(.resume(i))
+                case .crashed, .stopped:
+                    if slots[i].noRestart || impostors.contains(slots[i].name) {
+                        queue.push(at: now + .seconds(1), .fault(.start(i)))
+                    } else {
+                        start(i)
+                    }
+                case .running: break
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,419 @@
+import QuorumCore
+
+/// The simulated world: processes on hosts (slots), one global time, and one queue of
+/// everything that is due. Each process sees only its host's clock (`NodeClock`).
+struct World {
+    enum Status: Equatable { case running, paused, suspended, crashed, stopped }
+
+    /// A host and the process on it (one process lineage: restarts keep the slot).
+    struct Slot {
+        var name: String
+        var port: UInt16
+        var address: String
+        /// For a second process with a member's name: the slot of that member.
+        var duplicateOf: Int? = nil
+        var birthOverride: Int64? = nil
+        var clock: NodeClock
+        var instance: QuorumInstance? = nil
+        var status: Status = .stopped
+        var generation = 0
+        /// The state directory: what the last completed fsync left.
+        var disk: PersistentState? = nil
+        /// A write whose fsync has not completed (the node waits for it).
+        var pendingDisk: PersistentState? = nil
+        var busyUntil: Instant? = nil
+        var pendingDirectives: [Directive] = []
+        /// While set, fsync is slow on this host.
+        var slowDiskUntil: Instant? = nil
+        /// The wake-up the core asked for, on its own clock, and its token.
+        var wakeAt: Instant? = nil
+        var wakeToken: UInt64 = 0
+        /// Events that arrived while the process could not take them (paused, suspended, in fsync).
+        var held: [Event] = []
+        var hooks = HookSlot()
+        /// Exited with code 2 (its name is taken): not restarted by faults.
+        var noRestart = false
+        var lastExit: Int32? = nil
+
+        var isAlive: Bool { status == .running || status == .paused || status == .suspended }
+        var isPrimary: Bool { duplicateOf == nil }
+    }
+
+    /// The hooks of one process: the core's `HookQueue`, or a plain FIFO without the gate for
+    /// the planted hole `staleMasterHook`.
+    struct HookSlot {
+        var queue = HookQueue()
+        var ungated: [HookRun] = []
+        var running: (run: HookRun, since: Instant, until: Instant)? = nil
+    }
+
+    enum Action {
+        case event(node: Int, generation: Int, Event)
+        /// A frame on the link `link` (dropped if the receiver refused that link).
+        case frame(node: Int, generation: Int, link: UInt64, Message, from: String)
+        case wake(node: Int, generation: Int, token: UInt64)
+        case hookDone(node: Int, generation: Int, id: UInt64)
+        case fsyncDone(node: Int, generation: Int)
+        case connect(from: Int, generation: Int, target: NodeIdentity)
+        case fault(Fault)
+        case agreementDue(token: Int)
+    }
+
+    struct Pair: Hashable { var from: Int, to: Int }
+
+    let options: SimulationOptions
+    let seed: UInt64
+    var rng: SplitMix64
+    /// Global simulated time.
+    var now = Instant.zero
+    var queue = EventQueue<Action>()
+    var slots: [Slot] = []
+    var config: CoreConfiguration
+    var shape = ""
+    // The network (see Network.swift).
+    var blocked: Set<Pair> = []
+    var datagramLoss = 0.0
+    var linkClock: [Pair: Instant] = [:]
+    var links: [Pair: UInt64] = [:]
+    var nextLinkID: UInt64 = 1
+    var refusedLinks: [UInt64: Int] = [:]
+    var cutSince: [Pair: Instant] = [:]
+    // Checks and records.
+    var checker: SafetyChecker
+    var trace = Trace()
+    var eventCount = 0
+    var faultWindowEnd = Instant.zero
+    var healedAt: Instant? = nil
+    var settleTime: Duration? = nil
+    var crashFailovers: [Duration] = []
+    var leaveHandovers: [Duration] = []
+    var pendingFailover: (since: Instant, kind: String, from: String)? = nil
+    var hookLog: [(time: Instant, node: String, run: HookRun)] = []
+    var whole = Wholeness()
+
+    init(options: SimulationOptions, seed: UInt64, rng: SplitMix64, configuration: CoreConfiguration, names: [String], ports: [UInt16]) {
+        self.options = options
+        self.seed = seed
+        self.rng = rng
+        config = configuration
+        checker = SafetyChecker(tieBreaker: configuration.tieBreaker)
+        trace.enabled = options.trace
+        for (i, name) in names.enumerated() {
+            slots.append(Slot(name: name, port: ports[i], address: "10.0.0.\(i + 1)", clock: .ideal))
+        }
+        primaryCount = slots.count
+    }
+
+    /// The cluster's own hosts come first; second processes with a member's name follow.
+    var primaryCount = 0
+    var primaries: Range<Int> { 0..<primaryCount }
+
+    func pid(_ i: Int) -> ProcessID {
+        ProcessID(slot: i, name: slots[i].name, instance: slots[i].instance?.identity.instance ?? 0)
+    }
+
+    func local(_ i: Int) -> Instant { slots[i].clock.local(now) }
+
+    /// A line of the trace. Call it as `if trace.enabled { log(…) }`, so that the line is
+    /// built only when tracing.
+    mutating func log(_ line: String) {
+        trace.add(now, line)
+    }
+
+    // MARK: Running
+
+    mutating func run() {
+        let end = Instant.zero + options.duration
+        step(until: end)
+        if checker.isClean { checkLiveness() }
+    }
+
+    /// Processes everything due up to `end`, checking safety after every step.
+    mutating func step(until end: Instant) {
+        while let next = queue.peekTime, next <= end, let (time, action) = queue.pop() {
+            now = time
+            eventCount += 1
+            perform(action)
+            observe()
+            if !checker.isClean { break }
+        }
+        if checker.isClean { now = max(now, end) }
+    }
+
+    mutating func perform(_ action: Action) {
+        switch action {
+        case .event(let i, let gen, let event):
+            guard slots[i].generation == gen else { return }
+            deliver(event, to: i)
+        case .frame(let i, let gen, let link, let message, let from):
+            guard slots[i].generation == gen, refusedLinks[link] != i else { return }
+            deliver(.message(message, from: from), to: i)
+        case .wake(let i, let gen, let token):
+            guard slots[i].generation == gen, slots[i].wakeToken == token else { return }
+            slots[i].wakeAt = nil
+            deliver(.tick, to: i)
+        case .hookDone(let i, let gen, let id):
+            guard slots[i].generation == gen else { return }
+            slots[i].hooks.running = nil
+            slots[i].hooks.queue.finish(id)
+            deliver(.hookFinished(id), to: i)
+            pumpHooks(i)
+        case .fsyncDone(let i, let gen):
+            guard slots[i].generation == gen else { return }
+            if let s = slots[i].pendingDisk { slots[i].disk = s }
+            slots[i].pendingDisk = nil
+            slots[i].busyUntil = nil
+            proceed(i)
+        case .connect(let from, let gen, let target):
+            guard slots[from].generation == gen, slots[from].isAlive else { return }
+            connect(from: from, target: target)
+        case .fault(let f):
+            apply(f)
+        case .agreementDue(let token):
+            agreementDue(token)
+        }
+    }
+
+    /// Hands an event to the process, or holds it while the process cannot take it.
+    mutating func deliver(_ event: Event, to i: Int) {
+        switch slots[i].status {
+        case .crashed, .stopped: return
+        case .paused, .suspended:
+            slots[i].held.append(event)
+        case .running:
+            if slots[i].busyUntil != nil { slots[i].held.append(event) } else { handle(event, i) }
+        }
+    }
+
+    mutating func handle(_ event: Event, _ i: Int) {
+        guard var node = slots[i].instance else { return }
+        let t = local(i)
+        if trace.enabled, case .message(let m, let from) = event { log("\(slots[i].name) <- \(from): \(m.kind)") }
+        let directives = node.handle(event, now: t)
+        slots[i].instance = node
+        // The status epoch, read after every event that changed something visible (a quiet
+        // heartbeat changes no epoch), which saves a sixth of the run time.
+        if directives.contains(where: \.changesState) {
+            checker.epochReported(at: now, by: pid(i), epoch: node.status(now: t).epoch, what: "status")
+        }
+        execute(directives[...], for: i)
+    }
+
+    /// The process is free again (resumed, or its fsync completed): it carries out what it
+    /// was doing, then the events that waited, then its hooks.
+    mutating func proceed(_ i: Int) {
+        let gen = slots[i].generation
+        func free(_ w: World) -> Bool { w.slots[i].generation == gen && w.slots[i].status == .running && w.slots[i].busyUntil == nil }
+        guard free(self) else { return }
+        if !slots[i].pendingDirectives.isEmpty {
+            let rest = slots[i].pendingDirectives
+            slots[i].pendingDirectives = []
+            execute(rest[...], for: i)
+        }
+        while free(self), !slots[i].held.isEmpty {
+            handle(slots[i].held.removeFirst(), i)
+        }
+        if free(self) { pumpHooks(i) }
+    }
+
+    mutating func execute(_ directives: ArraySlice<Directive>, for i: Int) {
+        let gen = slots[i].generation
+        for (k, d) in zip(directives.indices, directives) {
+            guard slots[i].generation == gen else { return }
+            switch d {
+            case .broadcast(let a):
+                broadcast(a, from: i)
+            case .connect(let target):
+                queue.push(at: now + randomDelay(), .connect(from: i, generation: gen, target: target))
+            case .send(let m, let to):
+                if case .voteReply(let epoch, true) = m { checker.voteGranted(at: now, by: pid(i), epoch: epoch, candidate: to) }
+                send(m, to: to, from: i)
+            case .persist(let s):
+                if let c = s.votedFor, s.votedEpoch > 0 { checker.voteGranted(at: now, by: pid(i), epoch: s.votedEpoch, candidate: c) }
+                let took = fsyncTime(i)
+                if took > .zero {
+                    if trace.enabled { log("\(slots[i].name) fsync takes \(took)") }
+                    slots[i].pendingDisk = s
+                    slots[i].busyUntil = now + took
+                    slots[i].pendingDirectives = Array(directives[(k + 1)...])
+                    queue.push(at: now + took, .fsyncDone(node: i, generation: gen))
+                    return
+                }
+                slots[i].disk = s
+            case .runHook(let run):
+                if trace.enabled { log("\(slots[i].name) queues hook \(run.role.rawValue) epoch \(run.epoch) (\(run.cause.rawValue))") }
+                checker.epochReported(at: now, by: pid(i), epoch: run.epoch, what: "\(run.role.rawValue) hook")
+                if options.plantedHole == .staleMasterHook { slots[i].hooks.ungated.append(run) } else { slots[i].hooks.queue.enqueue(run) }
+                pumpHooks(i)
+            case .notice(let n):
+                if trace.enabled { log(n.description(node: slots[i].name)) }
+            case .wakeUp(let at):
+                slots[i].wakeAt = at
+                scheduleWake(i)
+            case .exit(let code):
+                if trace.enabled { log("\(slots[i].name) exits with \(code)") }
+                slots[i].lastExit = code
+                if code == 2 { slots[i].noRestart = true }
+                stop(i, status: .stopped)
+                // A leave that was still finishing at the final heal: the node comes back too.
+                if healedAt != nil, code == 0, slots[i].isPrimary { queue.push(at: now + .milliseconds(10), .fault(.start(i))) }
+                return
+            case .forgetAnswered(let name, let outcome):
+                if trace.enabled { log("\(slots[i].name) answers forget \(name): \(outcome)") }
+            case .refuseLink(let identity, let refusal):
+                refuseLink(identity, refusal, by: i)
+            }
+        }
+    }
+
+    /// Pushes the wake-up the core asked for at the global time the host's clock reaches it
+    /// (none while the clock is stopped: it is pushed again when the clock starts).
+    mutating func scheduleWake(_ i: Int) {
+        slots[i].wakeToken &+= 1
+        guard let at = slots[i].wakeAt, let g = slots[i].clock.global(reaching: at) else { return }
+        queue.push(at: max(g, now), .wake(node: i, generation: slots[i].generation, token: slots[i].wakeToken))
+    }
+
+    // MARK: Hooks
+
+    /// When no hook runs: starts the next one the queue allows, and reports each skipped one.
+    mutating func pumpHooks(_ i: Int) {
+        guard slots[i].status == .running, slots[i].busyUntil == nil, slots[i].hooks.running == nil, let node = slots[i].instance else { return }
+        var start: HookRun? = nil
+        var skipped: [(HookRun, String)] = []
+        if options.plantedHole == .staleMasterHook {
+            if !slots[i].hooks.ungated.isEmpty { start = slots[i].hooks.ungated.removeFirst() }
+        } else {
+            let t = local(i)
+            let next = slots[i].hooks.queue.next { node.mayStartHook($0, now: t) }
+            start = next.start
+            skipped = next.skipped
+        }
+        if let run = start { startHook(i, run) }
+        let gen = slots[i].generation
+        for (run, why) in skipped where slots[i].generation == gen {
+            if trace.enabled { log("\(slots[i].name) skips hook \(run.role.rawValue) epoch \(run.epoch): \(why)") }
+            deliver(.hookFinished(run.id), to: i)
+        }
+    }
+
+    mutating func startHook(_ i: Int, _ run: HookRun) {
+        let took = hookTime()
+        slots[i].hooks.running = (run, now, now + took)
+        hookLog.append((now, slots[i].name, run))
+        if trace.enabled { log("\(slots[i].name) starts hook \(run.role.rawValue) epoch \(run.epoch) (\(run.cause.rawValue)), \(took)") }
+        if run.role == .master, let node = slots[i].instance {
+            let me = pid(i)
+            let holds = node.isMaster(now: local(i)) && node.heldEpoch == run.epoch
+            let others = masterViews().map(\.process).filter { $0 != me }
+            let steppingDown = slots.indices.filter { j in
+                guard slots[j].isAlive, let r = slots[j].hooks.running?.run else { return false }
+                return r.previousRole == .master && (r.cause == .handover || r.cause == .leaving)
+            }.map(pid)
+            checker.masterHookStarted(at: now, by: me, epoch: run.epoch, holdsLease: holds, otherMasters: others, steppingDown: steppingDown)
+            if let pf = pendingFailover {
+                let d = now - pf.since
+                if pf.kind == "crash" { crashFailovers.append(d) } else { leaveHandovers.append(d) }
+                pendingFailover = nil
+            }
+        }
+        queue.push(at: now + took, .hookDone(node: i, generation: slots[i].generation, id: run.id))
+    }
+
+    // MARK: Processes
+
+    mutating func stop(_ i: Int, status: Status) {
+        let old = slots[i].instance?.identity
+        if status == .crashed, let s = slots[i].pendingDisk, rng.next() % 2 == 0 {
+            slots[i].disk = s  // the interrupted write had reached the disk, or not
+        }
+        slots[i].status = status
+        slots[i].generation += 1
+        slots[i].hooks = HookSlot()
+        slots[i].held = []
+        slots[i].pendingDisk = nil
+        slots[i].pendingDirectives = []
+        slots[i].busyUntil = nil
+        slots[i].wakeAt = nil
+        for j in slots.indices where links[Pair(from: i, to: j)] != nil {
+            closeLink(i, j)
+            if let old {
+                var at = now + randomDelay()
+                if let last = linkClock[Pair(from: i, to: j)], at < last { at = last }
+                queue.push(at: at, .event(node: j, generation: slots[j].generation, .linkDown(name: old.name, instance: old.instance, .closed)))
+            }
+        }
+    }
+
+    mutating func start(_ i: Int, wipe: Bool = false) {
+        guard slots[i].status == .stopped || slots[i].status == .crashed else { return }
+        slots[i].generation += 1
+        slots[i].status = .running
+        slots[i].lastExit = nil
+        if wipe { slots[i].disk = nil }
+        let identity = NodeIdentity(
+            name: slots[i].name, instance: rng.next(), address: slots[i].address, port: slots[i].port,
+            birth: slots[i].birthOverride ?? (1_700_000_000_000 + now.nanoseconds / 1_000_000))
+        slots[i].instance = QuorumInstance(configuration: nodeConfiguration(), identity: identity, restored: slots[i].disk, now: local(i), seed: rng.next())
+        deliver(.tick, to: i)
+    }
+
+    func nodeConfiguration() -> CoreConfiguration {
+        var c = config
+        switch options.plantedBug {
+        case .ignoreLease?: c.timing.leaseDuration = .seconds(3600)
+        case .ignorePromise?: c.timing.electionTimeout = c.timing.leaseDuration - .milliseconds(300)
+        case nil: break
+        }
+        if let hole = options.plantedHole, hole != .stoppedClock, hole != .staleMasterHook { c.plantedHole = hole }
+        return c
+    }
+
+    // MARK: Drawn durations
+
+    mutating func randomDelay() -> Duration { .microseconds(Int64.random(in: 50...3000, using: &rng)) }
+
+    mutating func fsyncTime(_ i: Int) -> Duration {
+        guard let until = slots[i].slowDiskUntil, now < until else { return .zero }
+        switch rng.next() % 10 {
+        case 0..<5: return .milliseconds(Int64.random(in: 0...20, using: &rng))
+        case 5..<9: return .milliseconds(Int64.random(in: 20...400, using: &rng))
+        default: return .milliseconds(Int64.random(in: 1000...3000, using: &rng))
+        }
+    }
+
+    mutating func hookTime() -> Duration {
+        if let maximum = options.maximumHookTime {
+            return .nanoseconds(Int64.random(in: 0...maximum.nanosecondsClamped, using: &rng))
+        }
+        switch rng.next() % 100 {
+        case 0..<85: return .microseconds(Int64.random(in: 0...25_000, using: &rng))
+        case 85..<95: return .milliseconds(Int64.random(in: 25...400, using: &rng))
+        default:
+            guard options.faultKinds.contains(.slowHook), now < faultWindowEnd else {
+                return .microseconds(Int64.random(in: 0...25_000, using: &rng))
+            }
+            trace.count(.slowHook)
+            return .milliseconds(Int64.random(in: 1000...4000, using: &rng))
+        }
+    }
+
+    var result: ScheduleResult {
+        ScheduleResult(
+            seed: seed,
+            violations: checker.findings.map { Violation(seed: seed, time: $0.time, rule: $0.rule.rawValue, detail: $0.detail) },
+            faults: trace.faults, faultCounts: trace.counts, trace: trace.lines, shape: shape,
+            settleTime: settleTime, events: eventCount, crashFailovers: crashFailovers,
+            leaveHandovers: leaveHandovers, agreementChecks: whole.checks)
+    }
+}
+
+extension Directive {
+    /// Anything but the traffic and timers of a quiet cluster.
+    var changesState: Bool {
+        switch self {
+        case .persist, .notice, .runHook, .exit, .refuseLink, .forgetAnswered: true
+        case .broadcast, .connect, .send, .wakeUp: false
+        }
+    }
+}

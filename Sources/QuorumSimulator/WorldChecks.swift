@@ -1,0 +1,130 @@
+import QuorumCore
+
+/// Whether the world is whole, and the agreement check that follows each time it becomes so.
+struct Wholeness: Sendable {
+    var since: Instant? = nil
+    var token = 0
+    var agreed = false
+    var checks = 0
+}
+
+/// How the world feeds the checker after every step: every process that is master by its
+/// own clock, and whether the world is whole, for the agreement bound after every heal.
+extension World {
+    /// Every live process that holds the master role by its own clock, at global `now`.
+    /// The membership and best member are worked out only when a tenure begins.
+    func masterViews(detailed: Bool = false) -> [SafetyChecker.MasterView] {
+        var views: [SafetyChecker.MasterView] = []
+        for i in slots.indices where slots[i].isAlive {
+            guard let node = slots[i].instance, let epoch = node.heldEpoch else { continue }
+            let t = local(i)
+            guard node.isMaster(now: t) else { continue }
+            let p = pid(i)
+            var view = SafetyChecker.MasterView(process: p, epoch: epoch, members: [], bestMember: nil)
+            if detailed || !checker.isOpen(p, epoch: epoch) {
+                view.members = node.memberNames
+                let identities = [node.identity] + node.peerStatuses(now: t).filter(\.isMember).map(\.identity)
+                view.bestMember = config.metric.best(of: identities.filter { view.members.contains($0.name) })?.name
+            }
+            views.append(view)
+        }
+        return views
+    }
+
+    mutating func observe() {
+        checker.observeMasters(at: now, masterViews())
+        updateWholeness()
+    }
+
+    /// No cut, no datagram loss, every member's process running and free (not paused,
+    /// suspended, in a slow fsync or a slow hook, not on a slow disk), no second process with
+    /// a member's name.
+    func worldIsWhole() -> Bool {
+        guard blocked.isEmpty, datagramLoss == 0 else { return false }
+        for s in slots {
+            if s.duplicateOf != nil {
+                if s.isAlive { return false }
+                continue
+            }
+            guard s.status == .running, s.busyUntil == nil, !s.clock.isStopped else { return false }
+            if let until = s.slowDiskUntil, now < until { return false }
+            if let h = s.hooks.running, h.until - h.since >= .seconds(1) { return false }
+        }
+        return true
+    }
+
+    mutating func updateWholeness() {
+        if worldIsWhole() {
+            if whole.since == nil {
+                whole.since = now
+                whole.token += 1
+                whole.agreed = false
+                queue.push(at: now + options.agreementBound, .agreementDue(token: whole.token))
+            }
+            if !whole.agreed, agreed() {
+                whole.agreed = true
+                if let healed = healedAt, settleTime == nil { settleTime = now - healed }
+            }
+        } else if whole.since != nil {
+            whole.since = nil
+            whole.token += 1
+        }
+    }
+
+    /// The world has been whole for the agreement bound: every node must have agreed on one
+    /// master holding its lease within it.
+    mutating func agreementDue(_ token: Int) {
+        guard token == whole.token, let since = whole.since else { return }
+        whole.checks += 1
+        if !whole.agreed {
+            checker.record(.agreement, at: now, "whole since \(since), yet after \(options.agreementBound) no agreement on one master: \(views())")
+            if trace.enabled { for i in primaries { log("state: \(slots[i].instance?.debugSummary(now: local(i)) ?? "-")") } }
+        }
+    }
+
+    func views() -> String {
+        primaries.map { i in
+            let s = slots[i]
+            guard s.isAlive, let node = s.instance else { return "\(s.name)=\(s.status)" }
+            return "\(s.name):\(node.role.rawValue)→\(node.currentMaster(now: local(i))?.name ?? "none")"
+        }.joined(separator: " ")
+    }
+
+    /// Every member's process runs and names the same master, which holds its lease; the
+    /// others are slaves.
+    func agreed() -> Bool {
+        var master: String? = nil
+        var masters = 0
+        for i in primaries {
+            guard slots[i].status == .running, let node = slots[i].instance, let m = node.currentMaster(now: local(i)) else { return false }
+            if master == nil { master = m.name } else if master != m.name { return false }
+            switch node.role {
+            case .master: masters += 1
+            case .slave: break
+            default: return false
+            }
+        }
+        guard masters == 1, let m = masterIndex() else { return false }
+        return slots[m].name == master
+    }
+
+    /// After the final heal and `settle`, every node agrees on one master.
+    mutating func checkLiveness() {
+        // Nodes that dispatched themselves on quorum loss after the final heal (policy
+        // `dispatch`) have left for good; the check is about the nodes still running.
+        let running = primaries.filter { slots[$0].status == .running }
+        let byPolicy = primaries.filter { slots[$0].status == .stopped && slots[$0].lastExit == 3 }
+        if running.isEmpty && byPolicy.count == primaryCount { return }
+        guard running.count + byPolicy.count == primaryCount else {
+            checker.record(.liveness, at: now, "nodes missing after the final heal: \(views())")
+            return
+        }
+        let claims = running.compactMap { slots[$0].instance?.currentMaster(now: local($0)) }
+        let roles = running.compactMap { slots[$0].instance?.role }
+        if claims.count != running.count || Set(claims.map(\.name)).count != 1 || masterIndex() == nil
+            || roles.filter({ $0 == .master }).count != 1 || !roles.allSatisfy({ $0 == .master || $0 == .slave }) {
+            checker.record(.liveness, at: now, "no agreement on one master \(options.settle) after the final heal: \(views())")
+            if trace.enabled { for i in running { log("state: \(slots[i].instance?.debugSummary(now: local(i)) ?? "-")") } }
+        }
+    }
+}

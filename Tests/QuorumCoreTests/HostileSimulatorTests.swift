@@ -1,0 +1,291 @@
+import QuorumCore
+import QuorumSimulator
+import Testing
+
+/// The checker's rules, each fed a hand-made bad situation, and the hostile world's faults.
+@Suite("Safety checker")
+struct SafetyCheckerTests {
+    typealias Rule = SafetyChecker.Rule
+    static let a = ProcessID(slot: 0, name: "A", instance: 1)
+    static let b = ProcessID(slot: 1, name: "B", instance: 2)
+    static let c = ProcessID(slot: 2, name: "C", instance: 3)
+    static func t(_ ms: Int64) -> Instant { Instant(nanoseconds: ms * 1_000_000) }
+    static func view(_ p: ProcessID, _ epoch: UInt64, members: [String] = ["A", "B", "C"], best: String? = "A") -> SafetyChecker.MasterView {
+        SafetyChecker.MasterView(process: p, epoch: epoch, members: members, bestMember: best)
+    }
+
+    func rules(_ checker: SafetyChecker) -> Set<Rule> { Set(checker.findings.map(\.rule)) }
+
+    /// A checker where `p` was elected in `epoch` by itself and `voter`.
+    func elected(_ checker: inout SafetyChecker, _ p: ProcessID, _ epoch: UInt64, by voter: ProcessID, at ms: Int64) {
+        checker.voteGranted(at: Self.t(ms), by: p, epoch: epoch, candidate: p.name)
+        checker.voteGranted(at: Self.t(ms), by: voter, epoch: epoch, candidate: p.name)
+    }
+
+    @Test("a clean succession of masters is no violation")
+    func cleanSuccession() {
+        var checker = SafetyChecker(tieBreaker: false)
+        elected(&checker, Self.a, 1, by: Self.b, at: 0)
+        checker.observeMasters(at: Self.t(1), [Self.view(Self.a, 1)])
+        checker.masterHookStarted(at: Self.t(1), by: Self.a, epoch: 1, holdsLease: true, otherMasters: [], steppingDown: [])
+        checker.epochReported(at: Self.t(1), by: Self.a, epoch: 1, what: "status")
+        checker.observeMasters(at: Self.t(500), [])
+        elected(&checker, Self.b, 2, by: Self.c, at: 600)
+        checker.observeMasters(at: Self.t(601), [Self.view(Self.b, 2)])
+        checker.masterHookStarted(at: Self.t(601), by: Self.b, epoch: 2, holdsLease: true, otherMasters: [], steppingDown: [])
+        #expect(checker.findings.isEmpty, "\(checker.findings)")
+    }
+
+    @Test("two processes master of one epoch, even one after the other, are caught")
+    func oneMasterPerEpoch() {
+        var checker = SafetyChecker(tieBreaker: false)
+        elected(&checker, Self.a, 3, by: Self.b, at: 0)
+        checker.observeMasters(at: Self.t(1), [Self.view(Self.a, 3)])
+        checker.observeMasters(at: Self.t(400), [])
+        // A second process with A's name (another host) in the same epoch.
+        let twin = ProcessID(slot: 5, name: "A", instance: 9)
+        checker.voteGranted(at: Self.t(900), by: Self.c, epoch: 3, candidate: "A")
+        checker.observeMasters(at: Self.t(901), [Self.view(twin, 3)])
+        #expect(rules(checker).contains(.oneMasterPerEpoch))
+    }
+
+    @Test("two master tenures at one global instant are caught, whatever each believes")
+    func twoMastersAtOnce() {
+        var checker = SafetyChecker(tieBreaker: false)
+        elected(&checker, Self.a, 1, by: Self.b, at: 0)
+        elected(&checker, Self.c, 2, by: Self.b, at: 0)
+        checker.observeMasters(at: Self.t(1), [Self.view(Self.a, 1), Self.view(Self.c, 2)])
+        #expect(rules(checker).contains(.twoMastersAtOnce))
+    }
+
+    @Test("a process whose reported epoch goes down is caught; a hook's epoch counts too")
+    func epochNeverDecreases() {
+        var checker = SafetyChecker(tieBreaker: false)
+        checker.epochReported(at: Self.t(0), by: Self.a, epoch: 2, what: "status")
+        checker.epochReported(at: Self.t(1), by: Self.a, epoch: 2, what: "slave hook")
+        #expect(checker.findings.isEmpty)
+        checker.epochReported(at: Self.t(2), by: Self.a, epoch: 1, what: "slave hook")
+        #expect(rules(checker) == [.epochDecreased])
+        // Another process (a restart) starts its own sequence.
+        var other = SafetyChecker(tieBreaker: false)
+        other.epochReported(at: Self.t(0), by: Self.a, epoch: 2, what: "status")
+        other.epochReported(at: Self.t(1), by: ProcessID(slot: 0, name: "A", instance: 7), epoch: 0, what: "status")
+        #expect(other.findings.isEmpty)
+    }
+
+    @Test("a master, or a master hook, of an epoch not above an earlier master's is caught")
+    func staleMasterEpoch() {
+        var checker = SafetyChecker(tieBreaker: false)
+        elected(&checker, Self.a, 5, by: Self.b, at: 0)
+        checker.observeMasters(at: Self.t(1), [Self.view(Self.a, 5)])
+        checker.observeMasters(at: Self.t(400), [])
+        elected(&checker, Self.c, 4, by: Self.b, at: 900)
+        checker.observeMasters(at: Self.t(901), [Self.view(Self.c, 4)])
+        #expect(rules(checker).contains(.staleMasterEpoch))
+
+        var hooks = SafetyChecker(tieBreaker: false)
+        elected(&hooks, Self.a, 5, by: Self.b, at: 0)
+        hooks.observeMasters(at: Self.t(1), [Self.view(Self.a, 5)])
+        hooks.observeMasters(at: Self.t(400), [])
+        hooks.masterHookStarted(at: Self.t(900), by: Self.c, epoch: 4, holdsLease: true, otherMasters: [], steppingDown: [])
+        #expect(rules(hooks).contains(.staleMasterEpoch))
+    }
+
+    @Test("one physical slot voting for two candidates in one epoch is caught, across a restart")
+    func doubleVote() {
+        var checker = SafetyChecker(tieBreaker: false)
+        checker.voteGranted(at: Self.t(0), by: Self.c, epoch: 2, candidate: "A")
+        checker.voteGranted(at: Self.t(1), by: Self.c, epoch: 2, candidate: "A")
+        checker.voteGranted(at: Self.t(1), by: Self.b, epoch: 2, candidate: "B")
+        #expect(checker.findings.isEmpty)
+        // The same host after a wiped restart: a new instance, the same lineage.
+        checker.voteGranted(at: Self.t(2), by: ProcessID(slot: 2, name: "C", instance: 33), epoch: 2, candidate: "B")
+        #expect(rules(checker) == [.doubleVote])
+    }
+
+    @Test("a master without a strict majority of granted votes is caught; a granter's name counts once")
+    func quorumIsReal() {
+        let five = ["A", "B", "C", "D", "E"]
+        var checker = SafetyChecker(tieBreaker: false)
+        checker.voteGranted(at: Self.t(0), by: Self.a, epoch: 1, candidate: "A")
+        checker.voteGranted(at: Self.t(0), by: Self.b, epoch: 1, candidate: "A")
+        // A second process named B (another host) grants too: still one name.
+        checker.voteGranted(at: Self.t(0), by: ProcessID(slot: 7, name: "B", instance: 70), epoch: 1, candidate: "A")
+        checker.observeMasters(at: Self.t(1), [Self.view(Self.a, 1, members: five)])
+        #expect(rules(checker) == [.quorumNotReal])
+
+        // Exactly half holding the best member, with the tie-breaker: a quorum.
+        var tie = SafetyChecker(tieBreaker: true)
+        tie.voteGranted(at: Self.t(0), by: Self.b, epoch: 1, candidate: "A")
+        tie.observeMasters(at: Self.t(1), [Self.view(Self.a, 1, members: ["A", "B", "C", "D"], best: "A")])
+        #expect(tie.findings.isEmpty)
+        var tieWithoutBest = SafetyChecker(tieBreaker: true)
+        tieWithoutBest.voteGranted(at: Self.t(0), by: Self.b, epoch: 1, candidate: "A")
+        tieWithoutBest.observeMasters(at: Self.t(1), [Self.view(Self.a, 1, members: ["A", "B", "C", "D"], best: "C")])
+        #expect(rules(tieWithoutBest) == [.quorumNotReal])
+    }
+
+    @Test("a master hook without the lease, or while another is master, is caught")
+    func hookWithinLease() {
+        var noLease = SafetyChecker(tieBreaker: false)
+        noLease.masterHookStarted(at: Self.t(0), by: Self.a, epoch: 1, holdsLease: false, otherMasters: [], steppingDown: [])
+        #expect(rules(noLease) == [.hookOutsideLease])
+        var other = SafetyChecker(tieBreaker: false)
+        other.masterHookStarted(at: Self.t(0), by: Self.a, epoch: 2, holdsLease: true, otherMasters: [Self.b], steppingDown: [])
+        #expect(rules(other) == [.hookOutsideLease])
+        var handover = SafetyChecker(tieBreaker: false)
+        handover.masterHookStarted(at: Self.t(0), by: Self.a, epoch: 2, holdsLease: true, otherMasters: [], steppingDown: [Self.b])
+        #expect(rules(handover) == [.handoverOverlap])
+    }
+}
+
+/// The hostile world: plants are caught, crafted worlds fail the rules they should, and
+/// clean schedules with each fault kind hold the guarantees.
+@Suite("Hostile simulator", .serialized, .onOwnThread)
+struct HostileSimulatorTests {
+    static let abc: [(name: String, port: UInt16)] = [("A", 7001), ("B", 7002), ("C", 7003)]
+
+    static func formed(_ hole: PlantedHole? = nil, seed: UInt64 = 1, maximumHookTime: Duration = .milliseconds(5)) -> SimulatedCluster {
+        var c = SimulatedCluster(nodes: abc, seed: seed, maximumHookTime: maximumHookTime, trace: true, plantedHole: hole)
+        for n in ["A", "B", "C"] { c.start(n); c.run(for: .milliseconds(20)) }
+        #expect(c.run(until: .seconds(3)) { $0.allAgree(on: "A") } != nil)
+        return c
+    }
+
+    static func rules(_ c: SimulatedCluster) -> Set<String> { Set(c.violations.map(\.rule)) }
+
+    /// The product's clock counts while the host is suspended, so a resumed master knows its
+    /// lease has ended. A clock that stops (the planted hole) leaves it believing in its
+    /// lease while another master is elected: two masters at one global instant.
+    @Test("a master suspended for 3 s: caught with a clock that stops, safe with one that counts")
+    func suspendedMaster() {
+        for hole in [PlantedHole.stoppedClock, nil] {
+            var c = Self.formed(hole)
+            c.suspend("A")
+            c.run(for: .seconds(3))
+            c.resume("A")
+            c.run(for: .milliseconds(100))
+            if hole == nil {
+                #expect(c.violations.isEmpty, "\(c.violations)")
+                #expect(c.masters.count <= 1)
+            } else {
+                #expect(Self.rules(c).contains(SafetyChecker.Rule.twoMastersAtOnce.rawValue), "\(c.violations)")
+            }
+        }
+    }
+
+    /// A master hook queued behind a long slave hook, for a lease that has ended by the time
+    /// it could start: the gate skips it; without the gate (the planted hole) it starts.
+    @Test("a stale master hook: skipped by the gate, caught without it")
+    func staleMasterHook() {
+        var caught = 0
+        for seed in UInt64(1)...8 {
+            for hole in [PlantedHole.staleMasterHook, nil] {
+                var c = Self.formed(hole, seed: seed, maximumHookTime: .seconds(3))
+                c.kill("A")
+                c.run(for: .milliseconds(60))
+                c.partition([["B"], ["C"]])
+                c.run(for: .seconds(4))
+                if hole == nil {
+                    #expect(c.violations.isEmpty, "seed \(seed): \(c.violations)")
+                } else if Self.rules(c).contains(SafetyChecker.Rule.hookOutsideLease.rawValue) {
+                    caught += 1
+                }
+            }
+        }
+        #expect(caught > 0)
+    }
+
+    /// A world that is whole yet cannot agree (every node waits for a fourth that never
+    /// comes) fails the agreement bound after the heal.
+    @Test("no agreement within the bound after the world became whole is caught")
+    func agreementAfterHeal() {
+        var config = CoreConfiguration(cluster: "test")
+        config.expectedNodes = 4
+        var c = SimulatedCluster(nodes: Self.abc, configuration: config)
+        for n in ["A", "B", "C"] { c.start(n) }
+        c.run(for: .seconds(3))
+        #expect(Self.rules(c) == [SafetyChecker.Rule.agreement.rawValue], "\(c.violations)")
+    }
+
+    @Test("every agreement after a heal is checked, not only the final one")
+    func agreementIsCheckedAfterEveryHeal() {
+        var c = Self.formed()
+        c.partition([["A"], ["B", "C"]])
+        c.run(for: .seconds(2))
+        c.heal()
+        c.run(for: .seconds(3))
+        #expect(c.violations.isEmpty, "\(c.violations)")
+        // The check after the cluster formed was cancelled by the partition (a fault before
+        // the bound); the one after the heal ran.
+        #expect(c.agreementChecks == 1)
+    }
+
+    /// A second process with a member's name, started by mistake, is refused and exits 2;
+    /// the cluster keeps one master throughout.
+    @Test("a second process with a member's name does not make a second master")
+    func duplicateName() {
+        for birth in [nil, Int64(1_600_000_000_000)] {
+            var c = Self.formed()
+            let twin = c.startDuplicate(of: "B", port: 9001, birth: birth)
+            c.run(for: .seconds(2))
+            c.stopDuplicate(twin)
+            c.run(for: .seconds(3))
+            #expect(c.violations.isEmpty, "\(c.violations)")
+            #expect(c.allAgree(on: "A"))
+        }
+    }
+
+    @Test("a voter restarted with its state wiped never votes twice in an epoch")
+    func wipedVoter() {
+        for seed in UInt64(1)...5 {
+            var c = Self.formed(seed: seed)
+            c.kill("A")
+            c.run(for: .milliseconds(300))
+            c.kill("C")
+            c.restart("C", wipe: true)
+            c.run(for: .seconds(3))
+            #expect(c.violations.isEmpty, "seed \(seed): \(c.violations)")
+        }
+    }
+
+    /// The holes random schedules find. Holes 1, 2 and 8 (tie-breaker during a change, a
+    /// change before the own list, the tie-breaker blink) need sequences that the scripted
+    /// tests of EdgeHoleTests build; random schedules have not found them yet.
+    @Test("planted holes are caught by random schedules",
+          arguments: [PlantedHole.duplicateNames, .lostStateEpoch, .stoppedClock, .staleMasterHook, .expectedNodesForgotten])
+    func plantedHolesAreCaught(_ hole: PlantedHole) {
+        var options = SimulationOptions()
+        options.plantedHole = hole
+        switch hole {
+        case .stoppedClock: options.faultKinds = [.suspend]
+        case .staleMasterHook: options.faultKinds = [.slowHook, .partition, .crashMaster, .pause]
+        case .duplicateNames: options.faultKinds = [.duplicate]
+        case .lostStateEpoch: options.faultKinds = [.wipe, .crash]
+        case .expectedNodesForgotten: options.faultKinds = [.crash, .crashMaster, .partition, .leave]
+        case .tieBreakerDuringChange, .changeBeforeOwnList, .tieBreakerBlink:
+            options.faultKinds = [.partition, .newcomer, .leave, .forget, .oneWay, .crash]
+        }
+        let summary = runSchedules(count: 60, firstSeed: 1, options: options)
+        #expect(!summary.violations.isEmpty)
+    }
+
+    @Test("clean schedules with each new fault kind hold every guarantee",
+          arguments: [FaultKind.suspend, .clockJump, .clockRate, .wipe, .slowDisk, .duplicate, .newcomer, .forget, .slowHook])
+    func faultKindHoldsTheGuarantees(_ kind: FaultKind) {
+        var options = SimulationOptions()
+        options.faultKinds = [kind, .crash, .partition]
+        let summary = runSchedules(count: 25, firstSeed: 500, options: options)
+        #expect(summary.violations.isEmpty, "\(summary.violations.prefix(3))")
+        #expect((summary.faultCounts[kind] ?? 0) > 0, "the kind was exercised")
+    }
+
+    @Test("a hostile seed replays exactly, trace included")
+    func hostileSeedsReplay() {
+        var options = SimulationOptions()
+        options.trace = true
+        let simulator = ClusterSimulator(options: options)
+        let a = simulator.run(seed: 4242), b = simulator.run(seed: 4242)
+        #expect(a.faults == b.faults && a.events == b.events && a.trace == b.trace)
+    }
+}
