@@ -39,9 +39,10 @@ public struct HookQueue: Sendable {
     }
 
     /// When no hook runs: which queued hook to start now, and which to skip.
-    /// `mayStart` is the core's `mayStartHook(_:now:)` at this instant. `skippingOlder: false`
-    /// (test only, the stale-hook hole) runs every queued hook in turn.
-    public mutating func next(mayStart: (HookRun) -> Bool, skippingOlder: Bool = true) -> Next {
+    /// `mayStart` is the core's `mayStartHook(_:now:)` at this instant; `prepare` its
+    /// `preparedHook(_:now:)` (the epoch and master the hook is told, as of now).
+    /// `skippingOlder: false` (test only, the stale-hook hole) runs every queued hook in turn.
+    public mutating func next(mayStart: (HookRun) -> Bool, prepare: (HookRun) -> HookRun = { $0 }, skippingOlder: Bool = true) -> Next {
         var result = Next(start: nil, skipped: [])
         guard running == nil else { return result }
         while !queued.isEmpty {
@@ -54,8 +55,9 @@ public struct HookQueue: Sendable {
                 result.skipped.append((run, "the node no longer holds the lease of epoch \(run.epoch)"))
                 continue
             }
-            running = run
-            result.start = run
+            let ready = prepare(run)
+            running = ready
+            result.start = ready
             break
         }
         return result

@@ -41,6 +41,10 @@ struct Membership: Sendable {
 
     func isMember(_ name: String) -> Bool { members.contains { $0.name == name } }
 
+    /// A voter: a member, or during a change a member of the list before it (a quorum then
+    /// needs a majority of both lists).
+    func isVoter(_ name: String) -> Bool { isMember(name) || (previous ?? []).contains { $0.name == name } }
+
     func entry(_ name: String) -> MemberEntry? { members.first { $0.name == name } }
 
     // MARK: Quorums

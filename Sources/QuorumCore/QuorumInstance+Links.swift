@@ -128,7 +128,7 @@ extension QuorumInstance {
     /// asked once it can hear us: after a partition, links come back one by one, and a
     /// candidacy that asked only the first member back would otherwise wait out its deadline.
     func askForVoteIfCandidate(_ peerName: String, now: Instant, into out: inout [Directive]) {
-        guard case .candidate(let c) = state, membership.isMember(peerName),
+        guard case .candidate(let c) = state, membership.isVoter(peerName),
               !c.votes.contains(peerName), !c.refusals.contains(peerName) else { return }
         requestVote(from: peerName, epoch: c.epoch, now: now, into: &out)
     }

@@ -6,7 +6,8 @@ extension QuorumInstance {
         let previous = role
         role = newRole
         let current = currentMaster(now: now)
-        let epoch = heldEpoch ?? current?.epoch ?? masterEpoch
+        // A master hook names the epoch it holds; any other the newest epoch this node knows.
+        let epoch = newRole == .master ? (heldEpoch ?? masterEpoch) : max(heldEpoch ?? 0, current?.epoch ?? 0, masterEpoch)
         // A node without quorum, or one that left, has no master to name.
         let master = newRole == .noQuorum || newRole == .dispatched ? nil : current
         out.append(.notice(.roleChanged(from: previous, to: newRole, epoch: epoch, cause: cause)))

@@ -13,6 +13,16 @@ extension QuorumInstance {
         return isMaster(now: now) && heldEpoch == run.epoch
     }
 
+    /// The hook as it starts now: it tells the epoch and master of now, not of when it was
+    /// queued, so a hook never sees an older epoch than `status` showed before it started.
+    public func preparedHook(_ run: HookRun, now: Instant) -> HookRun {
+        guard run.role != .master else { return run }
+        var ready = run
+        ready.epoch = max(run.epoch, masterEpoch)
+        if run.role == .slave, let m = currentMaster(now: now) { ready.master = m.name }
+        return ready
+    }
+
     /// The epoch this node holds as master (or is stepping down from), if any.
     public var heldEpoch: UInt64? {
         switch state {

@@ -122,7 +122,7 @@ extension QuorumInstance {
         for peerName in peers.names { peers[peerName]?.acknowledgedAt = nil }
         state = .candidate(Candidacy(epoch: epoch, startedAt: now, deadline: now + timing.candidacyTimeout, votes: [name], refusals: []))
         out.append(.notice(.candidacyStarted(epoch: epoch, size: membership.members.count)))
-        for p in peers.alive(now: now) where membership.isMember(p.name) {
+        for p in peers.alive(now: now) where membership.isVoter(p.name) {
             requestVote(from: p.name, epoch: epoch, now: now, into: &out)
         }
     }

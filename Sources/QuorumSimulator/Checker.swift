@@ -47,6 +47,10 @@ public struct SafetyChecker: Sendable {
         public var members: [String]
         /// The best member by the metric, as it knows the members' identities.
         public var bestMember: String?
+        /// A brand-new cluster of one that never met the others (a node without state that
+        /// heard no one): it may be master beside this cluster's master, and later masters of
+        /// this cluster need not exceed its epoch; its own epoch must exceed every earlier one.
+        public var loneNewCluster = false
 
         public init(process: ProcessID, epoch: UInt64, members: [String], bestMember: String?) {
             self.process = process
@@ -62,8 +66,8 @@ public struct SafetyChecker: Sendable {
     /// Who was master of each epoch.
     private var epochMaster: [UInt64: ProcessID] = [:]
     /// Tenures: open ones (by process) and every one that began, in order.
-    private var open: [ProcessID: (epoch: UInt64, since: Instant)] = [:]
-    private var history: [(process: ProcessID, epoch: UInt64, since: Instant)] = []
+    private var open: [ProcessID: (epoch: UInt64, since: Instant, lone: Bool)] = [:]
+    private var history: [(process: ProcessID, epoch: UInt64, since: Instant, lone: Bool)] = []
     /// The last epoch each process reported (status or hook).
     private var reported: [ProcessID: (epoch: UInt64, what: String)] = [:]
     /// Every granted vote: physical slot → epoch → candidate.
@@ -77,6 +81,9 @@ public struct SafetyChecker: Sendable {
 
     /// `true` while `p`'s tenure as master of `epoch` is open.
     public func isOpen(_ p: ProcessID, epoch: UInt64) -> Bool { open[p]?.epoch == epoch }
+
+    /// `true` while `p`'s open tenure began as a brand-new cluster of one.
+    public func isLoneTenure(_ p: ProcessID) -> Bool { open[p]?.lone ?? false }
 
     public mutating func record(_ rule: Rule, at time: Instant, _ detail: String) {
         findings.append(Finding(time: time, rule: rule, detail: detail))
@@ -109,8 +116,10 @@ public struct SafetyChecker: Sendable {
             if let o = open[m.process], o.epoch == m.epoch { continue }
             beginTenure(m, at: t)
         }
-        if masters.count > 1 {
-            let who = masters.map { "\($0.process) (epoch \($0.epoch), since \(open[$0.process]?.since.description ?? "?"))" }
+        // A tenure that began as a brand-new cluster of one stays apart until it ends.
+        let joined = masters.filter { !(open[$0.process]?.lone ?? $0.loneNewCluster) }
+        if joined.count > 1 {
+            let who = joined.map { "\($0.process) (epoch \($0.epoch), since \(open[$0.process]?.since.description ?? "?"))" }
             record(.twoMastersAtOnce, at: t, who.joined(separator: " and "))
         }
     }
@@ -119,7 +128,7 @@ public struct SafetyChecker: Sendable {
         if let other = epochMaster[m.epoch], other != m.process {
             record(.oneMasterPerEpoch, at: t, "\(other) and \(m.process) both master of epoch \(m.epoch)")
         }
-        if let earlier = history.last(where: { $0.epoch >= m.epoch && !($0.process == m.process && $0.epoch == m.epoch) }) {
+        if let earlier = history.last(where: { $0.epoch >= m.epoch && !($0.process == m.process && $0.epoch == m.epoch) && !$0.lone }) {
             record(.staleMasterEpoch, at: t, "\(m.process) became master of epoch \(m.epoch) after \(earlier.process) was master of epoch \(earlier.epoch) (since \(earlier.since))")
         }
         // The quorum that elected it, from the global record of votes. A tenure that comes
@@ -133,8 +142,8 @@ public struct SafetyChecker: Sendable {
             record(.quorumNotReal, at: t, "\(m.process) is master of epoch \(m.epoch) with the votes of \(voters.intersection(members).sorted()) of its \(members.count) members \(m.members)")
         }
         epochMaster[m.epoch] = m.process
-        open[m.process] = (m.epoch, t)
-        history.append((m.process, m.epoch, t))
+        open[m.process] = (m.epoch, t, m.loneNewCluster)
+        history.append((m.process, m.epoch, t, m.loneNewCluster))
     }
 
     /// A master hook starts. `holdsLease`: the process is master of the hook's epoch by its
@@ -147,7 +156,7 @@ public struct SafetyChecker: Sendable {
         if !otherMasters.isEmpty {
             record(.hookOutsideLease, at: t, "\(p) starts its master hook for epoch \(epoch) while \(otherMasters.map(\.description).joined(separator: ", ")) is master")
         }
-        if let earlier = history.last(where: { $0.epoch >= epoch && !($0.process == p && $0.epoch == epoch) && $0.since <= t }) {
+        if let earlier = history.last(where: { $0.epoch >= epoch && !($0.process == p && $0.epoch == epoch) && $0.since <= t && !$0.lone }) {
             record(.staleMasterEpoch, at: t, "\(p) starts a master hook for epoch \(epoch) after \(earlier.process) was master of epoch \(earlier.epoch)")
         }
         for s in steppingDown where s != p {

@@ -21,6 +21,7 @@ extension World {
             guard node.isMaster(now: t) else { continue }
             let p = pid(i)
             var view = SafetyChecker.MasterView(process: p, epoch: epoch, members: [], bestMember: nil)
+            view.loneNewCluster = isLoneNewCluster(i)
             if detailed || !checker.isOpen(p, epoch: epoch) {
                 view.members = node.memberNames
                 let identities = [node.identity] + node.peerStatuses(now: t).filter(\.isMember).map(\.identity)
@@ -29,6 +30,14 @@ extension World {
             views.append(view)
         }
         return views
+    }
+
+    /// A process that started without state, never linked with anyone, and is master of a
+    /// list of itself alone: by every sign a brand-new cluster of one (documented, not a
+    /// split of this cluster; its epoch must still exceed every earlier master's).
+    func isLoneNewCluster(_ i: Int) -> Bool {
+        guard slots[i].startedWithoutState, !slots[i].everLinked, let node = slots[i].instance else { return false }
+        return node.memberNames == [slots[i].name]
     }
 
     mutating func observe() {

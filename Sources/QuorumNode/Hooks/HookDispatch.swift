@@ -50,8 +50,9 @@ struct HookDispatch {
     /// When no hook runs: the hooks to skip and the one to start, in that order. `mayStart`
     /// is asked now, once per queued run that is not stale. `runner` is `false` when the node
     /// has no hook runner (then every run "finishes" at once, as with no file).
-    mutating func next(runner: Bool = true, mayStart: (HookRun) -> Bool) -> [Step] {
-        let next = queue.next(mayStart: mayStart)
+    mutating func next(runner: Bool = true, mayStart: (HookRun) -> Bool,
+                       prepare: (HookRun) -> HookRun = { $0 }) -> [Step] {
+        let next = queue.next(mayStart: mayStart, prepare: prepare)
         var steps = next.skipped.map { Step.skipped($0.0, reason: $0.1) }
         guard let run = next.start else { return steps }
         guard runner, let path = run.isMasterHook ? masterHook : slaveHook else {

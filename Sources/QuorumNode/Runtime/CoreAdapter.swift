@@ -257,9 +257,10 @@ final class CoreAdapter: TransportDelegate {
     private func startNextHook() {
         guard !hookDispatch.isRunning, !hookDispatch.isIdle else { return }
         let core = self.core
-        let steps = hookDispatch.next(runner: hooks != nil) { run in
-            core?.mayStartHook(run, now: self.now()) ?? !run.isMasterHook
-        }
+        let now = self.now()
+        let steps = hookDispatch.next(runner: hooks != nil, mayStart: { run in
+            core?.mayStartHook(run, now: now) ?? !run.isMasterHook
+        }, prepare: { run in core?.preparedHook(run, now: now) ?? run })
         for step in steps {
             switch step {
             case .skipped(let run, let reason):
