@@ -40,8 +40,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // The control-socket protocol shared by quorumd and quorumctl (no NIO: quorumctl stays small).
-        .target(name: "QuorumControl"),
+        // The control-socket protocol shared by quorumd and quorumctl (no NIO: quorumctl stays
+        // small). It takes the rule for node names from the pure core.
+        .target(name: "QuorumControl", dependencies: ["QuorumCore"]),
         // The control socket's server side, on NIO.
         .target(name: "QuorumControlServer", dependencies: [
             "QuorumControl",
@@ -83,17 +84,25 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], linkerSettings: leanExecutable),
         .executableTarget(name: "quorumctl", dependencies: [
-            "QuorumControl",
+            "QuorumControl", "QuorumCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], linkerSettings: leanExecutable),
 
         .testTarget(name: "QuorumCoreTests", dependencies: ["QuorumCore", "QuorumSimulator"]),
         .testTarget(name: "QuorumSecurityTests", dependencies: ["QuorumSecurity", "QuorumCore"]),
         .testTarget(name: "QuorumControlTests", dependencies: [
-            "QuorumControl", "QuorumControlServer",
+            "QuorumControl", "QuorumControlServer", "QuorumCore",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        .testTarget(name: "QuorumSystemdTests", dependencies: ["QuorumSystemd", "QuorumNode"]),
+        // Temporary directories, files and a fake sd_notify socket, for the tests below.
+        .target(name: "QuorumTestSupport", path: "Tests/QuorumTestSupport"),
+        .testTarget(name: "QuorumSystemdTests", dependencies: ["QuorumSystemd", "QuorumTestSupport"]),
+        .testTarget(name: "QuorumNodeTests", dependencies: [
+            "QuorumNode", "QuorumCore", "QuorumSystemd", "QuorumSecurity", "QuorumControl", "QuorumTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "QuorumIntegrationTests", dependencies: ["QuorumControl", "QuorumCore", "QuorumSecurity"]),
     ]
 )

@@ -14,8 +14,10 @@ strip_imports() { sed -E '/^import (QuorumCore|QuorumSecurity|QuorumControl|Quor
 strip_imports Sources/FuzzWire/Fuzz.swift FuzzWire
 swiftc "${flags[@]}" -module-name FuzzWire "$root"/Sources/QuorumCore/*.swift "$out/FuzzWire.swift" -o "$out/FuzzWire"
 
+# QuorumControl takes the rule for names from QuorumCore: one module here.
+for f in "$root"/Sources/QuorumControl/*.swift; do strip_imports "$f" "Control-$(basename "$f" .swift)"; done
 strip_imports Sources/FuzzControl/Fuzz.swift FuzzControl
-swiftc "${flags[@]}" -module-name FuzzControl "$root"/Sources/QuorumControl/*.swift "$out/FuzzControl.swift" -o "$out/FuzzControl"
+swiftc "${flags[@]}" -module-name FuzzControl "$root"/Sources/QuorumCore/*.swift "$out"/Control-*.swift "$out/FuzzControl.swift" -o "$out/FuzzControl"
 
 # swift-crypto, built once by SwiftPM (uninstrumented), linked into the keyed targets.
 # Its object files are globbed below, so objects left from an earlier swift-crypto version are
@@ -38,11 +40,13 @@ for t in FuzzSealed FuzzKeyFile; do
         "$root"/Sources/QuorumCore/*.swift "$out"/Security-*.swift "$out/$t.swift" \
         $crypto_objects -lstdc++ -o "$out/$t"
 done
-# The settings parser (quorumd's command line and --config files), with ArgumentParser linked in.
+# The settings parser (quorumd's command line and --config files), with ArgumentParser linked in
+# (and the control socket's default path, from QuorumControl's locator).
 for f in "$root"/Sources/QuorumNode/Settings/*.swift; do strip_imports "$f" "Settings-$(basename "$f" .swift)"; done
 strip_imports Sources/FuzzConfig/Fuzz.swift FuzzConfig
 parser_objects=$(find "$b/ArgumentParser.build" "$b/ArgumentParserToolInfo.build" -name '*.o')
 # shellcheck disable=SC2086
 swiftc "${flags[@]}" -module-name FuzzConfig -I "$b/Modules" \
-    "$root"/Sources/QuorumCore/*.swift "$out"/Settings-*.swift "$out/FuzzConfig.swift" $parser_objects -o "$out/FuzzConfig"
+    "$root"/Sources/QuorumCore/*.swift "$out"/Control-ControlSocketLocator.swift "$out"/Settings-*.swift "$out/FuzzConfig.swift" \
+    $parser_objects -o "$out/FuzzConfig"
 echo "$out"

@@ -19,10 +19,10 @@ swift build -c release --product quorum-sim
 # another user they say "skipped" and succeed. CI runs as root.
 echo "== fault injection on real hosts: 5 nodes in network namespaces (short pass) =="
 if [ "$(id -u)" -eq 0 ]; then
-    tests/faults/run.sh --ci
+    harness/faults/run.sh --ci
 else
     echo "skipped: fault injection needs root (network namespaces, nftables)"
 fi
 
 echo "== end to end under systemd: the Debian package in 3 containers =="
-tests/e2e/systemd-cluster.sh
+harness/e2e/systemd-cluster.sh

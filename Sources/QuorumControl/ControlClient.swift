@@ -23,32 +23,18 @@ public enum ControlClient {
         }
 
         let line = request.encodedLine()
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = UnixSocket.maximumPathBytes
         let pathBytes = Array(socketPath.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !pathBytes.isEmpty, pathBytes.count < capacity, !pathBytes.contains(0) else {
-            throw ControlClientError(.badPath, socketPath: socketPath, detail: "a socket path is 1 to \(capacity - 1) bytes")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
+        guard !pathBytes.isEmpty, pathBytes.count <= capacity, !pathBytes.contains(0) else {
+            throw ControlClientError(.badPath, socketPath: socketPath, detail: "a socket path is 1 to \(capacity) bytes")
         }
 
-        #if canImport(Glibc)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        #else
-        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
-        #endif
+        let fd = UnixSocket.stream()
         guard fd >= 0 else { throw ControlClientError(errno: errno, operation: "socket", socketPath: socketPath) }
         defer { close(fd) }
 
         try setTimeout(fd, SO_SNDTIMEO, remaining(), socketPath)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let connected = UnixSocket.connect(fd, to: socketPath) ?? -1
         if connected != 0 {
             let code = errno
             switch code {

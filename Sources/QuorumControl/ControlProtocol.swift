@@ -11,20 +11,8 @@ public enum ControlProtocol {
     /// a peers list of a few thousand nodes fits).
     public static let maximumResponseBytes = 4 * 1024 * 1024
 
-    /// The longest node name: names are 1 to 64 bytes of ASCII letters, digits, `-`, `_`, `.`.
-    public static let maximumNameBytes = 64
-
-    /// `true` when `name` is a valid node name (1–64 bytes of `[A-Za-z0-9._-]`).
-    public static func isValidNodeName(_ name: String) -> Bool {
-        let bytes = name.utf8
-        guard !bytes.isEmpty, bytes.count <= maximumNameBytes else { return false }
-        return bytes.allSatisfy { b in
-            (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
-                || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
-                || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z"))
-                || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b == UInt8(ascii: ".")
-        }
-    }
+    /// `Names.isValid`'s rule in words, for error messages.
+    public static let nameRule = "1 to 64 bytes of letters, digits, '-', '_' or '.'"
 }
 
 /// Why a request or response line was rejected. `description` is a sentence fit to show a user

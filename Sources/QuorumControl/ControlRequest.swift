@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import QuorumCore
 
 /// What a client asks a node over the control socket.
 ///
@@ -17,19 +18,25 @@ public enum ControlRequest: Hashable, Sendable {
     /// Drop a lost or dispatched peer from the membership, so it no longer counts toward the majority.
     case forget(peer: String)
 
+    /// The command words on the wire: one per case, written and read only through this type,
+    /// so that server and client never compare strings.
+    public enum Command: String, CaseIterable, Sendable {
+        case status, peers, leave, forget
+    }
+
     /// The command word on the wire.
-    public var command: String {
+    public var command: Command {
         switch self {
-        case .status: "status"
-        case .peers: "peers"
-        case .leave: "leave"
-        case .forget: "forget"
+        case .status: .status
+        case .peers: .peers
+        case .leave: .leave
+        case .forget: .forget
         }
     }
 
     /// The request as one JSON line, newline included, ready to write to the socket.
     public func encodedLine() -> [UInt8] {
-        var object: [String: String] = ["command": command]
+        var object: [String: String] = ["command": command.rawValue]
         if case .forget(let peer) = self { object["peer"] = peer }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -70,23 +77,26 @@ public enum ControlRequest: Hashable, Sendable {
         guard let command = object.command else {
             throw ControlProtocolError(.missingCommand, "request has no \"command\" string")
         }
-        switch command {
-        case "status": return .status
-        case "peers": return .peers
-        case "leave": return .leave
-        case "forget":
+        guard let known = Command(rawValue: command) else {
+            let words = Command.allCases.map(\.rawValue)
+            throw ControlProtocolError(
+                .unknownCommand,
+                "unknown command \(quoted(command)): expected \(words.dropLast().joined(separator: ", ")) or \(words.last!)")
+        }
+        switch known {
+        case .status: return .status
+        case .peers: return .peers
+        case .leave: return .leave
+        case .forget:
             guard let peer = object.peer else {
                 throw ControlProtocolError(.missingPeer, "forget needs a \"peer\" string naming the node to forget")
             }
-            guard ControlProtocol.isValidNodeName(peer) else {
+            guard Names.isValid(peer) else {
                 throw ControlProtocolError(
                     .invalidPeerName,
-                    "invalid peer name \(quoted(peer)): a node name is 1 to 64 bytes of letters, digits, '-', '_' or '.'")
+                    "invalid peer name \(quoted(peer)): a node name is \(ControlProtocol.nameRule)")
             }
             return .forget(peer: peer)
-        default:
-            throw ControlProtocolError(
-                .unknownCommand, "unknown command \(quoted(command)): expected status, peers, leave or forget")
         }
     }
 }

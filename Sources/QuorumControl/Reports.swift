@@ -121,21 +121,22 @@ public struct StatusReport: Codable, Equatable, Sendable {
     }
 }
 
-/// How this node sees another node.
-public enum PeerState: String, Codable, Sendable, CaseIterable {
-    case connected
-    case lost
-    case dispatched
-}
-
 /// One other node in a node's answer to `peers`. Keys are always present; unknown values are `null`.
 public struct PeerReport: Codable, Equatable, Sendable {
+    /// How this node sees the peer: the `state` key's values (the core's
+    /// `QuorumInstance.PeerState`, as it is written in the JSON).
+    public enum State: String, Codable, Sendable, CaseIterable {
+        case connected
+        case lost
+        case dispatched
+    }
+
     public var name: String
     /// The address the peer advertised.
     public var address: String
     /// The TCP port the peer listens on.
     public var port: Int
-    public var state: PeerState
+    public var state: State
     /// The peer's birth time, milliseconds since the Unix epoch.
     public var birth: Int64
     /// The peer's instance id, lowercase hex.
@@ -144,7 +145,7 @@ public struct PeerReport: Codable, Equatable, Sendable {
     public var lastHeardMillisecondsAgo: Int64?
 
     public init(
-        name: String, address: String, port: Int, state: PeerState, birth: Int64,
+        name: String, address: String, port: Int, state: State, birth: Int64,
         instance: String? = nil, lastHeardMillisecondsAgo: Int64? = nil
     ) {
         self.name = name
@@ -165,7 +166,7 @@ public struct PeerReport: Codable, Equatable, Sendable {
         name = try c.decode(String.self, forKey: .name)
         address = try c.decode(String.self, forKey: .address)
         port = try c.decode(Int.self, forKey: .port)
-        state = try c.decode(PeerState.self, forKey: .state)
+        state = try c.decode(State.self, forKey: .state)
         birth = try c.decode(Int64.self, forKey: .birth)
         instance = try c.decodeIfPresent(String.self, forKey: .instance)
         lastHeardMillisecondsAgo = try c.decodeIfPresent(Int64.self, forKey: .lastHeardMillisecondsAgo)

@@ -359,3 +359,24 @@ struct ByteReader {
         return list
     }
 }
+
+extension WireFormat {
+    /// The length of the whole frame (plain or sealed) at the start of `bytes`, read from its
+    /// header, or nil while the header is incomplete. Refuses a bad magic as soon as its bytes
+    /// arrive and bounds the tag and payload lengths as `decode` does. Every reader that splits
+    /// a byte stream into frames asks here (the header's layout has this one owner outside
+    /// `decode`).
+    public static func frameLength<Bytes: Collection>(_ bytes: Bytes) throws(WireError) -> Int? where Bytes.Element == UInt8 {
+        var header: [UInt8] = []
+        header.reserveCapacity(headerSize)
+        for byte in bytes.prefix(headerSize) { header.append(byte) }
+        if header.count >= 1, header[0] != magic.0 { throw .badMagic }
+        if header.count >= 2, header[1] != magic.1 { throw .badMagic }
+        guard header.count == headerSize else { return nil }
+        let tag = Int(header[5])
+        let payload = Int(header[6]) << 24 | Int(header[7]) << 16 | Int(header[8]) << 8 | Int(header[9])
+        guard tag <= maximumTag else { throw .tooLong("authentication tag", tag) }
+        guard payload <= maximumPayload else { throw .tooLong("payload", payload) }
+        return headerSize + tag + payload
+    }
+}

@@ -1,4 +1,4 @@
-@preconcurrency import Crypto
+import Crypto
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -13,8 +13,7 @@ import QuorumCore
 /// File format (`quorumctl keygen` writes it): one key per line, `ID HEX`, where ID is
 /// 0–255 and HEX is 64 hexadecimal digits; `#` starts a comment. One or two keys.
 public struct ClusterKeyring: Sendable {
-    // SymmetricKey is immutable once made; Crypto does not mark it Sendable.
-    public struct Key: @unchecked Sendable {
+    public struct Key: Sendable {
         public var id: UInt8
         public var key: SymmetricKey
     }
@@ -156,8 +155,7 @@ public enum Sealing {
         guard flags & sealedFlag != 0 else { throw .notSealed }
         guard flags & ~(sealedFlag | boundFlag) == 0 else { throw .malformed("unknown flags \(flags)") }
         guard Int(frame[5]) == tagFieldSize else { throw .malformed("tag field of \(frame[5]) bytes") }
-        let length = Int(frame[6]) << 24 | Int(frame[7]) << 16 | Int(frame[8]) << 8 | Int(frame[9])
-        guard frame.count == WireFormat.headerSize + tagFieldSize + length else { throw .malformed("length mismatch") }
+        guard (try? WireFormat.frameLength(frame)) == frame.count else { throw .malformed("length mismatch") }
         let bound = flags & boundFlag != 0
         if bound && receiverNonce == nil { throw .unbound }
         guard let key = keyring.key(id: frame[10]) else { throw .unknownKey(frame[10]) }
@@ -298,20 +296,4 @@ public enum DatagramSealing {
         let opened = try Sealing.open(bytes, keyring: keyring, cluster: cluster, receiverNonce: nil)
         return try WireFormat.decodeDatagram(opened.plainFrame)
     }
-}
-
-/// The length of the frame at the start of `bytes`, from its header, or nil when the header
-/// is not complete yet. Lengths are bounded as `WireFormat.decode` bounds them.
-public func frameLength<C: Collection>(_ bytes: C) throws -> Int? where C.Element == UInt8 {
-    var it = bytes.makeIterator()
-    var header: [UInt8] = []
-    while header.count < WireFormat.headerSize, let b = it.next() { header.append(b) }
-    if header.count >= 1, header[0] != WireFormat.magic.0 { throw WireError.badMagic }
-    if header.count >= 2, header[1] != WireFormat.magic.1 { throw WireError.badMagic }
-    guard header.count == WireFormat.headerSize else { return nil }
-    let tag = Int(header[5])
-    let payload = Int(header[6]) << 24 | Int(header[7]) << 16 | Int(header[8]) << 8 | Int(header[9])
-    guard tag <= WireFormat.maximumTag else { throw WireError.tooLong("authentication tag", tag) }
-    guard payload <= WireFormat.maximumPayload else { throw WireError.tooLong("payload", payload) }
-    return WireFormat.headerSize + tag + payload
 }

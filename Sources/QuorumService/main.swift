@@ -85,7 +85,6 @@ do {
 let hooks = HookRunner(timeout: settings.hookTimeout, logger: logger) { completion in
     driver.hookCompleted(completion.id)
 }
-driver.hooks = hooks
 
 let control: ControlServer
 do {
@@ -93,14 +92,14 @@ do {
     controlConfiguration.authorize = ControlAccess.policy()
     control = try await ControlServer.bind(
         socketPath: settings.controlSocket, configuration: controlConfiguration, eventLoopGroup: group, logger: logger,
-        handler: NodeService.controlHandler(driver))
+        handler: ControlAdapter(driver: driver).handler)
 } catch {
     standardError("quorumd: \(error)")
     exit(2)
 }
 
 do {
-    try await driver.start(restored: restored)
+    try await driver.start(restored: restored, hooks: hooks)
 } catch {
     standardError("quorumd: cannot bind \(settings.address):\(settings.port) or discovery port \(settings.broadcastPort): \(error)")
     await control.close()

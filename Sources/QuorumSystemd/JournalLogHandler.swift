@@ -40,9 +40,7 @@ public struct JournalLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let own = event.metadata { merged.merge(own) { $1 } }
+        let merged = Logger.Metadata.merging(metadata, metadataProvider, event.metadata)
         let fields = Self.fields(
             level: event.level, message: "\(event.message)", metadata: merged,
             identifier: identifier, file: event.file, function: event.function, line: event.line)

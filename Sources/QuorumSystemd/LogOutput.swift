@@ -56,3 +56,14 @@ extension LoggingSystem {
         bootstrap { _ in output.makeHandler(debug: debug) }
     }
 }
+
+extension Logger.Metadata {
+    /// An entry's metadata as every handler here sees it: the handler's own, then the
+    /// provider's, then the entry's (later ones win on a key they share).
+    static func merging(_ handler: Logger.Metadata, _ provider: Logger.MetadataProvider?, _ entry: Logger.Metadata?) -> Logger.Metadata {
+        var merged = handler
+        if let provided = provider?.get() { merged.merge(provided) { $1 } }
+        if let entry { merged.merge(entry) { $1 } }
+        return merged
+    }
+}

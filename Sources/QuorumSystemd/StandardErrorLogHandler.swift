@@ -38,9 +38,7 @@ public struct StandardErrorLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let own = event.metadata { merged.merge(own) { $1 } }
+        let merged = Logger.Metadata.merging(metadata, metadataProvider, event.metadata)
         let withMetadata = showMetadata || logLevel <= .debug
         // A wall-clock time with milliseconds first (journald stamps its own entries).
         var line = Self.timestamp() + " " + Self.format(level: event.level, message: "\(event.message)", metadata: withMetadata ? merged : [:])

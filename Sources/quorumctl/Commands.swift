@@ -1,3 +1,4 @@
+import QuorumCore
 import ArgumentParser
 import Foundation
 import QuorumControl
@@ -17,7 +18,8 @@ struct Quorumctl: ParsableCommand {
     @OptionGroup var target: TargetOptions
 
     func run() throws {
-        throw ValidationError("missing command: status, peers, leave or forget")
+        let words = ControlRequest.Command.allCases.map(\.rawValue)
+        throw ValidationError("missing command: \(words.dropLast().joined(separator: ", ")) or \(words.last!)")
     }
 }
 
@@ -34,9 +36,7 @@ struct TargetOptions: ParsableArguments {
         if name != nil && socket != nil {
             throw ValidationError("give either -n/--name or --socket, not both")
         }
-        if let name, !ControlProtocol.isValidNodeName(name) {
-            throw ValidationError("invalid node name '\(name)': 1 to 64 bytes of letters, digits, '-', '_' or '.'")
-        }
+        if let name { try validateNodeName(name) }
         if let socket, socket.isEmpty {
             throw ValidationError("--socket needs a path")
         }
@@ -92,9 +92,7 @@ struct Forget: ParsableCommand {
     @Argument(help: ArgumentHelp("The node to forget.", valueName: "PEER_NAME")) var peerName: String
 
     func validate() throws {
-        guard ControlProtocol.isValidNodeName(peerName) else {
-            throw ValidationError("invalid node name '\(peerName)': 1 to 64 bytes of letters, digits, '-', '_' or '.'")
-        }
+        try validateNodeName(peerName)
     }
 
     func run() throws {
@@ -102,6 +100,13 @@ struct Forget: ParsableCommand {
             throw unexpectedAnswer()
         }
         if !message.isEmpty { print(message) }
+    }
+}
+
+/// A node name given on the command line, checked by the one rule for names (`Names`).
+func validateNodeName(_ name: String) throws {
+    guard Names.isValid(name) else {
+        throw ValidationError("invalid node name '\(name)': \(ControlProtocol.nameRule)")
     }
 }
 

@@ -1,3 +1,4 @@
+import QuorumCore
 import Foundation
 import QuorumControl
 import Testing
@@ -176,11 +177,11 @@ struct RequestTests {
     }
 
     @Test func nodeNamesFollowTheInterfaceRule() {
-        #expect(ControlProtocol.isValidNodeName("A"))
-        #expect(ControlProtocol.isValidNodeName("host-1.example_x"))
-        #expect(ControlProtocol.isValidNodeName(String(repeating: "n", count: 64)))
-        #expect(!ControlProtocol.isValidNodeName(String(repeating: "n", count: 65)))
-        #expect(!ControlProtocol.isValidNodeName(""))
-        #expect(!ControlProtocol.isValidNodeName("tab\there"))
+        #expect(Names.isValid("A"))
+        #expect(Names.isValid("host-1.example_x"))
+        #expect(Names.isValid(String(repeating: "n", count: 64)))
+        #expect(!Names.isValid(String(repeating: "n", count: 65)))
+        #expect(!Names.isValid(""))
+        #expect(!Names.isValid("tab\there"))
     }
 }

@@ -25,13 +25,13 @@ extension LocalCluster {
     }
 
     /// The peers `name` lists and their states; the node must answer and list each name once.
-    func requirePeerStates(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: PeerState] {
+    func requirePeerStates(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: PeerReport.State] {
         try #require(await peerStates(name), "\(name) answers peers, each peer listed once", sourceLocation: sourceLocation)
     }
 
     /// Waits until every one of `observers` lists `peer` in `state` (and lists it once).
     func waitUntilPeer(
-        _ peer: String, is state: PeerState, at observers: [String], timeout: Duration = .seconds(10)
+        _ peer: String, is state: PeerReport.State, at observers: [String], timeout: Duration = .seconds(10)
     ) async throws {
         try await waitUntil("\(observers) list \(peer) as \(state.rawValue)", timeout: timeout) {
             for observer in observers {

@@ -107,7 +107,7 @@ extension IntegrationTests {
         static func frameTypes(_ stream: [UInt8]) -> [UInt8] {
             var types: [UInt8] = []
             var rest = stream[...]
-            while let n = try? frameLength(rest), n <= rest.count {
+            while let n = try? WireFormat.frameLength(rest), n <= rest.count {
                 types.append(rest[rest.startIndex + 3])
                 rest = rest.dropFirst(n)
             }

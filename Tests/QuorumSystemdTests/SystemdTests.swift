@@ -1,4 +1,5 @@
 import Logging
+import QuorumTestSupport
 import Testing
 @testable import QuorumSystemd
 
@@ -7,12 +8,6 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-
-/// Tests that touch process-wide state: `setenv`, or spawning processes (which reads the
-/// environment while another thread might be changing it). The suites nested in here run
-/// one test at a time.
-@Suite(.serialized)
-struct ProcessWideStateTests {}
 
 extension ProcessWideStateTests {
 @Suite("systemd notify and environment")

@@ -25,13 +25,13 @@ struct HookDispatch {
     /// What the driver does next with the queue.
     enum Step: Equatable {
         /// Hand this run to the hook runner; report its end with ``HookDispatch/finish(_:)``.
-        case start(HookRun)
+        case start(HookInvocation)
         /// No hook file is configured for this role: the run has "finished" at once. Tell the
         /// core (a step-down waits for its hook id).
-        case finished(QuorumCore.HookRun)
+        case finished(HookRun)
         /// Not started: stale, or a master hook whose lease has ended. Log it and tell the core
         /// it finished.
-        case skipped(QuorumCore.HookRun, reason: String)
+        case skipped(HookRun, reason: String)
     }
 
     /// A hook runs (handed to the runner and not yet reported finished).
@@ -39,7 +39,7 @@ struct HookDispatch {
     /// Nothing runs and nothing waits.
     var isIdle: Bool { queue.running == nil && queue.isEmpty }
 
-    mutating func enqueue(_ run: QuorumCore.HookRun) { queue.enqueue(run) }
+    mutating func enqueue(_ run: HookRun) { queue.enqueue(run) }
 
     /// The runner reported run `id` finished (or killed at the timeout).
     mutating func finish(_ id: UInt64) { queue.finish(id) }
@@ -50,8 +50,8 @@ struct HookDispatch {
     /// When no hook runs: the hooks to skip and the one to start, in that order. `mayStart`
     /// is asked now, once per queued run that is not stale. `runner` is `false` when the node
     /// has no hook runner (then every run "finishes" at once, as with no file).
-    mutating func next(runner: Bool = true, mayStart: (QuorumCore.HookRun) -> Bool,
-                       prepare: (QuorumCore.HookRun) -> QuorumCore.HookRun = { $0 }) -> [Step] {
+    mutating func next(runner: Bool = true, mayStart: (HookRun) -> Bool,
+                       prepare: (HookRun) -> HookRun = { $0 }) -> [Step] {
         let next = queue.next(mayStart: mayStart, prepare: prepare)
         var steps = next.skipped.map { Step.skipped($0.0, reason: $0.1) }
         guard let run = next.start else { return steps }
@@ -60,7 +60,7 @@ struct HookDispatch {
             steps.append(.finished(run))
             return steps
         }
-        steps.append(.start(HookRun(
+        steps.append(.start(HookInvocation(
             id: run.id, path: path, role: run.role.rawValue, previousRole: run.previousRole.rawValue,
             name: name, cluster: cluster, master: run.master, epoch: run.epoch)))
         return steps

@@ -20,7 +20,7 @@ import Musl
 /// - is started directly, without a shell: the file itself when it is executable, else
 ///   `python3 FILE` when the name ends in `.py` (the original's hooks have no `#!` and no
 ///   execute bit);
-/// - gets the inherited environment plus ``HookRun/environment``;
+/// - gets the inherited environment plus ``HookInvocation/environment``;
 /// - runs in a process group of its own; after `timeout` the whole group gets SIGKILL and
 ///   the hook is reaped;
 /// - has its standard output and error logged line by line (metadata `quorum.hook`,
@@ -41,13 +41,13 @@ import Musl
 /// still run, then ``run()`` returns. On cancellation the current hook's group is killed and
 /// the rest of the queue is reported as ``HookOutcome/notRun``.
 public final class HookRunner: Service, Sendable {
-    public static let defaultTimeout: Duration = .seconds(30)
+    public static let defaultTimeout = NodeSettings.Defaults.hookTimeout
 
     private let timeout: Duration
     private let logger: Logger
     private let onCompletion: @Sendable (HookCompletion) -> Void
-    private let queue: AsyncStream<HookRun>
-    private let continuation: AsyncStream<HookRun>.Continuation
+    private let queue: AsyncStream<HookInvocation>
+    private let continuation: AsyncStream<HookInvocation>.Continuation
     private let state = Mutex(State())
 
     private struct State {
@@ -69,12 +69,12 @@ public final class HookRunner: Service, Sendable {
         self.timeout = timeout
         self.logger = logger
         self.onCompletion = onCompletion
-        (queue, continuation) = AsyncStream.makeStream(of: HookRun.self, bufferingPolicy: .unbounded)
+        (queue, continuation) = AsyncStream.makeStream(of: HookInvocation.self, bufferingPolicy: .unbounded)
     }
 
     /// Queues a hook run. Never blocks, never throws. After ``finish()`` the run is not
     /// started but still reported (as ``HookOutcome/notRun``).
-    public func submit(_ hook: HookRun) {
+    public func submit(_ hook: HookInvocation) {
         state.withLock { $0.outstanding += 1 }
         if case .terminated = continuation.yield(hook) {
             logger.warning("hook not run: the hook runner has stopped", metadata: metadata(for: hook))
@@ -133,7 +133,7 @@ public final class HookRunner: Service, Sendable {
         waiters.forEach { $0.resume() }
     }
 
-    private func metadata(for hook: HookRun) -> Logger.Metadata {
+    private func metadata(for hook: HookInvocation) -> Logger.Metadata {
         ["quorum.hook": "\(hook.path)", "quorum.role": "\(hook.role)", "quorum.hook.id": "\(hook.id)"]
     }
 
@@ -168,7 +168,7 @@ public final class HookRunner: Service, Sendable {
         case timerFired
     }
 
-    private func execute(_ hook: HookRun) async -> HookOutcome {
+    private func execute(_ hook: HookInvocation) async -> HookOutcome {
         var hookLogger = self.logger
         for (key, value) in metadata(for: hook) { hookLogger[metadataKey: key] = value }
         let logger = hookLogger

@@ -24,6 +24,12 @@ public enum BootClock {
         Instant(nanoseconds: nanoseconds(CLOCK_BOOTTIME))
     }
 
+    /// The wall-clock time, milliseconds since the Unix epoch: only a node's birth is read
+    /// from it (a value peers compare), never a lease or a timeout.
+    public static func wallClockMilliseconds() -> Int64 {
+        nanoseconds(CLOCK_REALTIME) / 1_000_000
+    }
+
     /// Reads one clock (also used by the tests to compare `CLOCK_BOOTTIME` with
     /// `CLOCK_MONOTONIC`).
     static func nanoseconds(_ clock: clockid_t) -> Int64 {

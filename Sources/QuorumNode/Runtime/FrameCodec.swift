@@ -14,7 +14,7 @@ struct FrameSplitter: ByteToMessageDecoder {
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
-        guard let length = try frameLength(view.prefix(WireFormat.headerSize)), view.count >= length else { return .needMoreData }
+        guard let length = try WireFormat.frameLength(view), view.count >= length else { return .needMoreData }
         let frame = Array(view.prefix(length))
         buffer.moveReaderIndex(forwardBy: length)
         context.fireChannelRead(Self.wrapInboundOut(frame))

@@ -18,13 +18,13 @@ struct QuorumdArguments: ParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("The address to listen on for peers (default 0.0.0.0).", valueName: "address"))
+    @Argument(help: ArgumentHelp("The address to listen on for peers (default \(NodeSettings.Defaults.address)).", valueName: "address"))
     var address: String?
-    @Argument(help: ArgumentHelp("The TCP port for peers; 0: any free port (default 8080).", valueName: "port"))
+    @Argument(help: ArgumentHelp("The TCP port for peers; 0: any free port (default \(NodeSettings.Defaults.port)).", valueName: "port"))
     var port: String?
-    @Argument(help: ArgumentHelp("Where discovery datagrams are sent (default 255.255.255.255).", valueName: "broadcast-address"))
+    @Argument(help: ArgumentHelp("Where discovery datagrams are sent (default \(NodeSettings.Defaults.broadcastAddress)).", valueName: "broadcast-address"))
     var broadcastAddress: String?
-    @Argument(help: ArgumentHelp("The discovery UDP port (default 5595).", valueName: "broadcast-port"))
+    @Argument(help: ArgumentHelp("The discovery UDP port (default \(NodeSettings.Defaults.broadcastPort)).", valueName: "broadcast-port"))
     var broadcastPort: String?
 
     @Option(name: .shortAndLong, help: "Nickname: 1-64 bytes of letters, digits, '-', '_', '.' (default <hostname>-<port>).")
@@ -44,15 +44,15 @@ struct QuorumdArguments: ParsableCommand {
     var expectedNodes: String?
     @Flag(name: .customLong("tie-breaker"), help: "In an exact half split, the half holding the best node keeps quorum.")
     var tieBreaker = false
-    @Option(name: .customLong("cluster"), help: "Only join nodes of this cluster name (default quorum).")
+    @Option(name: .customLong("cluster"), help: "Only join nodes of this cluster name (default \(NodeSettings.Defaults.cluster)).")
     var cluster: String?
     @Option(name: .customLong("key-file"), help: ArgumentHelp("The cluster key.", valueName: "path"))
     var keyFile: String?
-    @Option(name: .customLong("hook-timeout"), help: ArgumentHelp("Kill a hook (its process group) still running after this (default 30).", valueName: "seconds"))
+    @Option(name: .customLong("hook-timeout"), help: ArgumentHelp("Kill a hook (its process group) still running after this (default \(NodeSettings.Defaults.hookTimeout.components.seconds)).", valueName: "seconds"))
     var hookTimeout: String?
-    @Option(name: .customLong("control-socket"), help: ArgumentHelp("The control socket (default $RUNTIME_DIRECTORY/control.sock, else /run/quorum/NAME/control.sock).", valueName: "path"))
+    @Option(name: .customLong("control-socket"), help: ArgumentHelp("The control socket (default $RUNTIME_DIRECTORY/control.sock, else \(NodeSettings.Defaults.controlSocket(name: "NAME"))).", valueName: "path"))
     var controlSocket: String?
-    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Persisted epoch and vote (default $STATE_DIRECTORY, else /var/lib/quorum/NAME).", valueName: "path"))
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Persisted epoch and vote (default $STATE_DIRECTORY, else \(NodeSettings.Defaults.stateDirectory(name: "NAME"))).", valueName: "path"))
     var stateDir: String?
     @Option(name: .customLong("config"), help: ArgumentHelp("Read settings from this file; may be repeated, later files win; flags win over files.", valueName: "file"))
     var config: [String] = []

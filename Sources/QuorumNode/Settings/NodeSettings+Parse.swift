@@ -60,10 +60,10 @@ extension NodeSettings {
     ) throws(SettingsError) -> NodeSettings {
         func value(_ key: SettingKey) -> SettingValue? { values[key] }
 
-        let address = try value(.address).map(ipAddress) ?? "0.0.0.0"
-        let port = try value(.port).map { v throws(SettingsError) in try portNumber(v, allowZero: true) } ?? 8080
-        let broadcastAddress = try value(.broadcastAddress).map(ipAddress) ?? "255.255.255.255"
-        let broadcastPort = try value(.broadcastPort).map { v throws(SettingsError) in try portNumber(v, allowZero: false) } ?? 5595
+        let address = try value(.address).map(ipAddress) ?? Defaults.address
+        let port = try value(.port).map { v throws(SettingsError) in try portNumber(v, allowZero: true) } ?? Defaults.port
+        let broadcastAddress = try value(.broadcastAddress).map(ipAddress) ?? Defaults.broadcastAddress
+        let broadcastPort = try value(.broadcastPort).map { v throws(SettingsError) in try portNumber(v, allowZero: false) } ?? Defaults.broadcastPort
 
         let name: String
         if let given = value(.name) {
@@ -74,8 +74,8 @@ extension NodeSettings {
 
         var settings = NodeSettings(
             name: name,
-            controlSocket: "/run/quorum/\(name)/control.sock",
-            stateDirectory: "/var/lib/quorum/\(name)")
+            controlSocket: Defaults.controlSocket(name: name),
+            stateDirectory: Defaults.stateDirectory(name: name))
         settings.address = address
         settings.port = port
         settings.broadcastAddress = broadcastAddress
@@ -87,9 +87,9 @@ extension NodeSettings {
         settings.onQuorumLoss = try value(.onQuorumLoss).map(lossPolicy) ?? .wait
         settings.expectedNodes = try value(.expectedNodes).map(nodeCount)
         settings.tieBreaker = try value(.tieBreaker).map(boolean) ?? false
-        settings.cluster = try value(.cluster).map { v throws(SettingsError) in try validName(v, what: "cluster name") } ?? "quorum"
+        settings.cluster = try value(.cluster).map { v throws(SettingsError) in try validName(v, what: "cluster name") } ?? Defaults.cluster
         settings.keyFile = try value(.keyFile).map(path)
-        settings.hookTimeout = try value(.hookTimeout).map(seconds) ?? .seconds(30)
+        settings.hookTimeout = try value(.hookTimeout).map(seconds) ?? Defaults.hookTimeout
 
         if let given = value(.controlSocket) {
             settings.controlSocket = try socketPath(given)

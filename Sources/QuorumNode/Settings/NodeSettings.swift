@@ -1,3 +1,4 @@
+import QuorumControl
 import QuorumCore
 
 #if canImport(Glibc)
@@ -10,13 +11,13 @@ import Musl
 /// validated. Made by ``NodeSettings/parse(arguments:environment:hostname:readFile:)``.
 public struct NodeSettings: Sendable, Equatable {
     /// Where the node listens for peers (TCP). An IPv4 or IPv6 literal.
-    public var address: String = "0.0.0.0"
+    public var address: String = Defaults.address
     /// The requested peer port; 0 means any free port.
-    public var port: UInt16 = 8080
+    public var port: UInt16 = Defaults.port
     /// Where discovery datagrams are sent. An IPv4 or IPv6 literal.
-    public var broadcastAddress: String = "255.255.255.255"
+    public var broadcastAddress: String = Defaults.broadcastAddress
     /// The discovery port (1–65535), listened on by every node of the host.
-    public var broadcastPort: UInt16 = 5595
+    public var broadcastPort: UInt16 = Defaults.broadcastPort
     /// The node's nickname (``QuorumCore/Names``).
     public var name: String
     /// How many times `-d` was given (0: info level).
@@ -28,9 +29,9 @@ public struct NodeSettings: Sendable, Equatable {
     /// No master until this many nodes (self included) have been seen; `nil`: off.
     public var expectedNodes: Int? = nil
     public var tieBreaker: Bool = false
-    public var cluster: String = "quorum"
+    public var cluster: String = Defaults.cluster
     public var keyFile: String? = nil
-    public var hookTimeout: Duration = .seconds(30)
+    public var hookTimeout: Duration = Defaults.hookTimeout
     public var controlSocket: String
     public var stateDirectory: String
     /// The `--config` files read, in order (later files win over earlier ones).
@@ -38,6 +39,22 @@ public struct NodeSettings: Sendable, Equatable {
 
     /// `true` when at least one `-d` was given.
     public var debug: Bool { debugLevel > 0 }
+
+    /// Every default of quorumd's settings, written once: the properties above, the parser
+    /// and the `--help` text read them here (interface.md lists them).
+    public enum Defaults {
+        public static let address = "0.0.0.0"
+        public static let port: UInt16 = 8080
+        public static let broadcastAddress = "255.255.255.255"
+        public static let broadcastPort: UInt16 = 5595
+        public static let cluster = "quorum"
+        public static let hookTimeout: Duration = .seconds(30)
+        /// Without systemd's `RUNTIME_DIRECTORY`: `/run/quorum/NAME/control.sock`, where
+        /// `quorumctl -n NAME` looks.
+        public static func controlSocket(name: String) -> String { ControlSocketLocator.socketPath(forNode: name) }
+        /// Without systemd's `STATE_DIRECTORY`.
+        public static func stateDirectory(name: String) -> String { "/var/lib/quorum/\(name)" }
+    }
 
     public init(name: String, controlSocket: String, stateDirectory: String) {
         self.name = name

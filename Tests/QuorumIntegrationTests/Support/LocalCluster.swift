@@ -10,7 +10,7 @@ import Testing
 /// One run of a role hook, as the test hooks record it: one line per run,
 /// `<start ns> <name> <QUORUM_ROLE> <QUORUM_EPOCH> <master|slave> <QUORUM_PREVIOUS_ROLE> <QUORUM_MASTER> <end ns> <QUORUM_CLUSTER>`
 /// (CLOCK_MONOTONIC nanoseconds; `-` for an empty value).
-struct HookRun: Equatable, Sendable, CustomStringConvertible {
+struct HookRecord: Equatable, Sendable, CustomStringConvertible {
     /// When the hook started and finished, CLOCK_MONOTONIC ns.
     var start: UInt64
     var end: UInt64
@@ -190,12 +190,12 @@ final class LocalCluster: @unchecked Sendable {
     }
 
     /// Every hook run recorded so far, in the order they started.
-    func hookRuns() -> [HookRun] {
+    func hookRuns() -> [HookRecord] {
         let text = (try? String(contentsOfFile: hookLogPath, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").compactMap(HookRun.init(line:)).sorted { $0.start < $1.start }
+        return text.split(separator: "\n").compactMap(HookRecord.init(line:)).sorted { $0.start < $1.start }
     }
 
-    func hookRuns(of name: String) -> [HookRun] { hookRuns().filter { $0.name == name } }
+    func hookRuns(of name: String) -> [HookRecord] { hookRuns().filter { $0.name == name } }
 
     // MARK: Nodes
 
@@ -384,9 +384,9 @@ final class LocalCluster: @unchecked Sendable {
 
     /// The state of each peer `name` lists, by peer name; nil when it did not answer or lists a
     /// name twice.
-    func peerStates(_ name: String) async -> [String: PeerState]? {
+    func peerStates(_ name: String) async -> [String: PeerReport.State]? {
         guard let peers = await peers(name) else { return nil }
-        var states: [String: PeerState] = [:]
+        var states: [String: PeerReport.State] = [:]
         for peer in peers {
             if states[peer.name] != nil { return nil }
             states[peer.name] = peer.state

@@ -10,7 +10,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     var link = LinkSecurity(keyring: keyring, cluster: "quorum")
     var rest = bytes[...]
-    while let n = try? frameLength(rest), n <= rest.count {
+    while let n = try? WireFormat.frameLength(rest), n <= rest.count {
         _ = try? link.inbound(Array(rest.prefix(n)))
         rest = rest.dropFirst(n)
     }

@@ -1,4 +1,12 @@
+/// Helpers shared by the test targets that touch files, sockets and processes.
+
 import Testing
+
+/// Tests that touch process-wide state: `setenv`, or spawning processes (which reads the
+/// environment while another thread might be changing it). The suites nested in here, in
+/// every test target (all run in one process), run one test at a time.
+@Suite(.serialized)
+public struct ProcessWideStateTests {}
 
 #if canImport(Glibc)
 import Glibc
@@ -7,14 +15,14 @@ import Musl
 #endif
 
 /// A fresh directory under /tmp (short, so Unix socket paths fit in `sun_path`).
-func makeTemporaryDirectory() throws -> String {
+public func makeTemporaryDirectory() throws -> String {
     var template = Array("/tmp/quorum-test-XXXXXX".utf8CString)
     let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     guard let created else { throw TestFailure("mkdtemp failed: errno \(errno)") }
     return String(cString: created)
 }
 
-func removeTree(_ path: String) {
+public func removeTree(_ path: String) {
     // Only ever called on directories this test process made with mkdtemp.
     guard path.hasPrefix("/tmp/quorum-test-") else { return }
     guard let dir = opendir(path) else { unlink(path); return }
@@ -31,12 +39,12 @@ func removeTree(_ path: String) {
     rmdir(path)
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
-func readTextFile(_ path: String) -> String? {
+public func readTextFile(_ path: String) -> String? {
     guard let file = fopen(path, "r") else { return nil }
     defer { fclose(file) }
     var bytes: [UInt8] = []
@@ -49,7 +57,7 @@ func readTextFile(_ path: String) -> String? {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-func writeTextFile(_ path: String, _ text: String, mode: mode_t = 0o644) throws {
+public func writeTextFile(_ path: String, _ text: String, mode: mode_t = 0o644) throws {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)
     guard fd >= 0 else { throw TestFailure("cannot create \(path): errno \(errno)") }
     defer { close(fd) }
@@ -60,7 +68,7 @@ func writeTextFile(_ path: String, _ text: String, mode: mode_t = 0o644) throws 
 
 /// Polls `condition` every few milliseconds until it holds or `deadline` passes.
 /// Returns whether it held: a wait on a condition, not a fixed sleep.
-func eventually(
+public func eventually(
     within deadline: Duration = .seconds(10),
     _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
@@ -74,11 +82,11 @@ func eventually(
 }
 
 /// Plays systemd's side of `sd_notify`: a bound Unix datagram socket.
-final class FakeNotifySocket {
-    let path: String
-    let fd: Int32
+public final class FakeNotifySocket {
+    public let path: String
+    public let fd: Int32
 
-    init(directory: String) throws {
+    public init(directory: String) throws {
         path = directory + "/notify.sock"
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
@@ -101,7 +109,7 @@ final class FakeNotifySocket {
     deinit { close(fd); unlink(path) }
 
     /// The next datagram, waiting at most `timeout` for it (poll with a deadline).
-    func receive(timeout: Duration = .seconds(5)) -> String? {
+    public func receive(timeout: Duration = .seconds(5)) -> String? {
         var pollfd = Glibc.pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let ms = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         guard poll(&pollfd, 1, ms) == 1 else { return nil }

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Fault injection on real hosts: 5 quorumd nodes in network namespaces, seeded random fault
-# schedules, safety and liveness checked. See tests/faults/README.md.
+# schedules, safety and liveness checked. See harness/faults/README.md.
 #
-#   tests/faults/run.sh --ci                          # the short CI pass (6 fixed schedules, a few minutes)
-#   tests/faults/run.sh --schedules 200 --seed 1000   # a longer run (about 20 s per schedule of 4 faults)
-#   tests/faults/run.sh --schedules 1 --seed S --faults-per-schedule K   # replay one schedule
-#   tests/faults/run.sh --bin DIR ...                 # test other quorumd/quorumctl binaries (no build)
+#   harness/faults/run.sh --ci                          # the short CI pass (6 fixed schedules, a few minutes)
+#   harness/faults/run.sh --schedules 200 --seed 1000   # a longer run (about 20 s per schedule of 4 faults)
+#   harness/faults/run.sh --schedules 1 --seed S --faults-per-schedule K   # replay one schedule
+#   harness/faults/run.sh --bin DIR ...                 # test other quorumd/quorumctl binaries (no build)
 #
 # Needs root. Builds the release binaries unless --bin is given (one swift build at a time; SwiftPM
 # waits on its lock if another build runs), installs iproute2 and nftables when missing, then
-# runs tests/faults/faults.py with the remaining arguments.
+# runs harness/faults/faults.py with the remaining arguments.
 # The last line printed is "N schedules, V violations"; the exit status is non-zero on violations.
 set -euo pipefail
 

@@ -3,21 +3,21 @@
 one bridge, driven through seeded random fault schedules, checked for safety (never two
 masters) and liveness (a master again soon after every fault).
 
-Only the Python standard library; needs root, iproute2 and nftables (tests/faults/run.sh
+Only the Python standard library; needs root, iproute2 and nftables (harness/faults/run.sh
 installs them and builds the binaries). Nothing leaves the namespaces this script creates:
 nodes use 198.18.1.1-5/24 (RFC 2544 benchmarking range) on the bridge qfbr0 (which has no
 address and no uplink), broadcast 198.18.1.255. Network faults are nftables rules on that
 bridge's ports only (see Network). Every wait is bounded, and everything created is removed on exit, also on
 failure or Ctrl+C.
 
-  tests/faults/faults.py --schedules 6 --seed 1 --faults-per-schedule 4
-  tests/faults/faults.py --list --schedules 3 --seed 7        # print the schedules, run nothing
+  harness/faults/faults.py --schedules 6 --seed 1 --faults-per-schedule 4
+  harness/faults/faults.py --list --schedules 3 --seed 7        # print the schedules, run nothing
 
 Times: every node, every hook and this script read the same CLOCK_MONOTONIC (hooks through the
 small C helper qfclock.c, this script through time.monotonic_ns()), so intervals from the hook
 log, the status samples and the fault events compare exactly.
 
-See tests/faults/README.md for what is checked and how to read the summary.
+See harness/faults/README.md for what is checked and how to read the summary.
 """
 
 import argparse
@@ -1033,7 +1033,7 @@ def failovers(c, hooks, res):
 # Main
 
 def replay_cmd(opts, seed):
-    cmd = "tests/faults/run.sh --schedules 1 --seed %d --faults-per-schedule %d" % (seed, opts.faults_per_schedule)
+    cmd = "harness/faults/run.sh --schedules 1 --seed %d --faults-per-schedule %d" % (seed, opts.faults_per_schedule)
     if opts.hold_scale != 1.0:
         cmd += " --hold-scale %g" % opts.hold_scale
     if opts.kinds:
@@ -1119,7 +1119,7 @@ def main():
     ap.add_argument("--kinds", type=lambda v: v.split(","), default=None,
                     help="only these kinds of fault, comma-separated (default: all %d)" % len(KINDS))
     ap.add_argument("--bin", default=None, help="directory holding quorumd and quorumctl (default .build/release)")
-    ap.add_argument("--qfclock", required=False, help="the compiled tests/faults/qfclock.c")
+    ap.add_argument("--qfclock", required=False, help="the compiled harness/faults/qfclock.c")
     ap.add_argument("--sample-ms", type=int, default=50, help="status sampling period per node")
     ap.add_argument("--sampler", choices=["socket", "quorumctl"], default="socket",
                     help="socket: speak quorumctl's protocol on the control socket directly (cheap, default); "
@@ -1155,7 +1155,7 @@ def main():
         return 1
     for tool in ("ip", "nft"):
         if shutil.which(tool) is None:
-            print("faults.py: needs %s (tests/faults/run.sh installs it)" % tool, file=sys.stderr)
+            print("faults.py: needs %s (harness/faults/run.sh installs it)" % tool, file=sys.stderr)
             return 1
 
     lockf = open(LOCK_PATH, "w")

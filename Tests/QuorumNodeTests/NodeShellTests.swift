@@ -1,4 +1,5 @@
 @testable import QuorumCore
+import QuorumTestSupport
 import Testing
 @testable import QuorumNode
 
@@ -31,8 +32,8 @@ struct BootClockTests {
 
 @Suite("Hook dispatch: the driver's side of the core's HookQueue")
 struct HookDispatchTests {
-    static func run(_ id: UInt64, _ role: Role, epoch: UInt64, previous: Role = .slave) -> QuorumCore.HookRun {
-        QuorumCore.HookRun(id: id, role: role, previousRole: previous, epoch: epoch, master: role == .master ? "n" : "m", cause: .elected)
+    static func run(_ id: UInt64, _ role: Role, epoch: UInt64, previous: Role = .slave) -> HookRun {
+        HookRun(id: id, role: role, previousRole: previous, epoch: epoch, master: role == .master ? "n" : "m", cause: .elected)
     }
 
     func dispatch(master: String? = "/hooks/master", slave: String? = "/hooks/slave") -> HookDispatch {

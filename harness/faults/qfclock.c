@@ -1,5 +1,5 @@
 /*
- * qfclock: CLOCK_MONOTONIC helper for the fault-injection harness (tests/faults/faults.py).
+ * qfclock: CLOCK_MONOTONIC helper for the fault-injection harness (harness/faults/faults.py).
  * All nodes of the harness run on one machine and share its monotonic clock, so times
  * written here compare exactly with the harness's own time.monotonic_ns().
  *

@@ -1,5 +1,5 @@
 /// One hook invocation the runner is asked to make: which file, and what it is told.
-public struct HookRun: Sendable, Equatable {
+public struct HookInvocation: Sendable, Equatable {
     /// Chosen by the caller; reported back in ``HookCompletion`` so the core can be told
     /// "hook N finished".
     public var id: UInt64

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/e2e/systemd-cluster.sh [PATH/TO/quorum_*.deb]
+# harness/e2e/systemd-cluster.sh [PATH/TO/quorum_*.deb]
 #
 # End-to-end test of the Debian package under a real systemd: three systemd-nspawn
 # containers (real PID 1 systemd, journald, systemctl), each in a network namespace of its
@@ -159,7 +159,7 @@ for i in 1 2 3; do
 done
 
 cat > "$WORK/quorum.conf" <<EOF
-# written by tests/e2e/systemd-cluster.sh
+# written by harness/e2e/systemd-cluster.sh
 cluster = e2e
 address = 0.0.0.0
 port = $PEER_PORT

@@ -1,6 +1,7 @@
 import Logging
 import QuorumNode
 import Synchronization
+import QuorumTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -73,8 +74,8 @@ func withDeadline(_ deadline: Duration, _ operation: @escaping @Sendable () asyn
 }
 
 func hookRun(_ id: UInt64, _ path: String, role: String = "master", previous: String = "discovering",
-             master: String? = "B", epoch: UInt64 = 1) -> HookRun {
-    HookRun(id: id, path: path, role: role, previousRole: previous, name: "B", cluster: "quorum", master: master, epoch: epoch)
+             master: String? = "B", epoch: UInt64 = 1) -> HookInvocation {
+    HookInvocation(id: id, path: path, role: role, previousRole: previous, name: "B", cluster: "quorum", master: master, epoch: epoch)
 }
 
 /// `true` once the process no longer exists or is a zombie waiting to be reaped.
@@ -121,7 +122,7 @@ struct HookRunnerTests {
         try writeTextFile(directory + "/env.sh", "#!/bin/sh\nenv > \(directory)/env.out\n", mode: 0o755)
         let recorder = Recorder()
         try await withRunner(recorder: recorder) { runner in
-            runner.submit(HookRun(id: 7, path: directory + "/env.sh", role: "no-quorum", previousRole: "master",
+            runner.submit(HookInvocation(id: 7, path: directory + "/env.sh", role: "no-quorum", previousRole: "master",
                                   name: "B", cluster: "lab", master: nil, epoch: 42))
         }
         let lines = Set((readTextFile(directory + "/env.out") ?? "").split(separator: "\n").map(String.init))

@@ -1,0 +1,63 @@
+import NIOCore
+import QuorumControl
+import QuorumCore
+
+/// Answers the control socket from snapshots of the node's state: each request becomes one
+/// question to the node (asked on its event loop), and the answer one ``ControlResponse``.
+/// A new control command gets its `case` here (and in `ControlRequest`, and in `quorumctl`).
+public struct ControlAdapter: Sendable {
+    let driver: NodeDriver
+
+    public init(driver: NodeDriver) { self.driver = driver }
+
+    /// The control server's handler.
+    public var handler: @Sendable (ControlRequest) async -> ControlResponse {
+        let adapter = self
+        return { request in await adapter.answer(request) }
+    }
+
+    public func answer(_ request: ControlRequest) async -> ControlResponse {
+        do {
+            switch request {
+            case .status:
+                guard let (status, uptime) = try await driver.statusSnapshot().get() else { return .failure("the node is starting") }
+                return .status(Self.report(status, uptime: uptime))
+            case .peers:
+                return .peers(try await driver.peerSnapshot().get().map(Self.report))
+            case .leave:
+                let code = try await driver.leave().get()
+                return .accepted("\(driver.settings.name) has told its peers and stopped (exit status \(code))")
+            case .forget(let peer):
+                return Self.response(forgetting: peer, try await driver.forget(peer).get())
+            }
+        } catch {
+            return .failure("the node could not answer: \(error)")
+        }
+    }
+
+    static func response(forgetting peer: String, _ outcome: ForgetOutcome) -> ControlResponse {
+        switch outcome {
+        case .forgotten: .accepted("\(peer) forgotten; it no longer counts toward the cluster size")
+        case .unknown: .failure("no node named \(peer) is known")
+        case .stillConnected: .failure("\(peer) is connected; only lost or dispatched nodes can be forgotten")
+        }
+    }
+
+    static func report(_ s: QuorumInstance.Status, uptime: Duration) -> StatusReport {
+        StatusReport(
+            name: s.identity.name, cluster: s.cluster, role: s.role.rawValue, master: s.master, quorate: s.quorate,
+            epoch: s.epoch, clusterSize: s.clusterSize, majority: s.majority, connected: s.connected, lost: s.lost,
+            metric: s.metric.rawValue,
+            masterAddress: s.masterIdentity.map { "\($0.address):\($0.port)" }, address: s.identity.address,
+            port: Int(s.identity.port), birth: s.identity.birth, instance: String(s.identity.instance, radix: 16),
+            uptimeSeconds: uptime.nanosecondsClamped / 1_000_000_000)
+    }
+
+    static func report(_ p: QuorumInstance.PeerStatus) -> PeerReport {
+        PeerReport(
+            name: p.identity.name, address: p.identity.address, port: Int(p.identity.port),
+            state: PeerReport.State(rawValue: p.state.rawValue) ?? .lost, birth: p.identity.birth,
+            instance: String(p.identity.instance, radix: 16),
+            lastHeardMillisecondsAgo: p.silence.map { Int64($0.milliseconds) })
+    }
+}

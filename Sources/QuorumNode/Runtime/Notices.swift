@@ -1,0 +1,225 @@
+import Logging
+import QuorumCore
+import QuorumSystemd
+
+/// What the node tells its operator: log lines with their journal fields, and systemd's
+/// one-line `STATUS=`. The other parts report here and never format a line themselves.
+///
+/// Concurrency: confined to the node's event loop (owned by ``CoreAdapter``, shared with
+/// ``Transport``); not `Sendable`.
+final class Notices {
+    /// The journal's `MESSAGE_ID` of a change of master (stable: `journalctl MESSAGE_ID=…`).
+    static let masterChangeMessageID = "8c1b7e4a3f2d4a6e9b5c0d1e2f3a4b5c"
+
+    let name: String
+    let cluster: String
+    let logger: Logger
+    let notifier: SystemdNotifier
+    /// Where the log lines go; under journald a fatal reason is an entry with fields, else
+    /// quorumd prints it as its last line on standard error.
+    let logOutput: LogOutput
+    /// The core's role and master, for every line's fields; nil until the core runs.
+    var snapshot: () -> (role: Role, master: MasterClaim?)? = { nil }
+    /// Why the node must stop, for the operator (set by a notice just before `.exit`).
+    private(set) var exitMessage: String?
+    /// Frames and datagrams dropped because they did not open with the cluster key.
+    private(set) var rejectedFrames = 0
+    private var dropped = DropCounter()
+    private var statusLine = ""
+
+    init(name: String, cluster: String, logger: Logger, notifier: SystemdNotifier, logOutput: LogOutput) {
+        self.name = name
+        self.cluster = cluster
+        self.logger = logger
+        self.notifier = notifier
+        self.logOutput = logOutput
+    }
+
+    func metadata() -> Logger.Metadata {
+        var m: Logger.Metadata = ["quorum.node": "\(name)", "quorum.cluster": "\(cluster)"]
+        if let state = snapshot() {
+            m["quorum.role"] = "\(state.role.rawValue)"
+            if let master = state.master {
+                m["quorum.master"] = "\(master.name)"
+                m["quorum.epoch"] = "\(master.epoch)"
+            }
+        }
+        return m
+    }
+
+    // MARK: - systemd
+
+    /// `STATUS=`: sent only when the line changes.
+    func publish(_ status: QuorumInstance.Status) {
+        let line = Self.statusLine(status)
+        guard line != statusLine else { return }
+        statusLine = line
+        notifier.status(line)
+    }
+
+    static func statusLine(_ s: QuorumInstance.Status) -> String {
+        "\(s.role.rawValue); master \(s.master ?? "none") (epoch \(s.epoch)); \(s.connected + 1)/\(s.clusterSize) members up, \(s.lost) lost\(s.quorate ? "" : "; no quorum")"
+    }
+
+    func stopping() { notifier.stopping() }
+
+    // MARK: - Dropped input
+
+    /// Dropped input of one kind: logged at most once every 10 seconds.
+    func drop(_ kind: String, error: String) {
+        dropped.note(kind, error: error, logger: logger)
+    }
+
+    /// A frame or datagram that failed to open or decode: counted, and logged at most once
+    /// every 10 seconds.
+    func rejectedFrame(from peer: String?, error: String) {
+        rejectedFrames += 1
+        drop("frame", error: "\(peer.map { "from \($0): " } ?? "")\(error) (\(rejectedFrames) rejected so far)")
+    }
+
+    // MARK: - The transport's lines
+
+    func listening(address: String, advertised: String, port: UInt16, discoveryPort: UInt16, via broadcast: String) {
+        logger.info("\(name) listens on \(address):\(port), advertises \(advertised):\(port), discovery on port \(discoveryPort) via \(broadcast)", metadata: metadata())
+    }
+
+    func portTaken(_ requested: UInt16, instead: Int) {
+        logger.notice("port \(requested) is in use; \(name) listens on port \(instead) instead", metadata: metadata())
+    }
+
+    func discoveryClosed() {
+        logger.warning("the discovery socket was closed by a send error; binding it again", metadata: metadata())
+    }
+
+    /// The kernel aborted a link whose frames went unacknowledged for `Timing.linkTimeout`.
+    func linkTimedOut(_ peer: String, after timeout: Duration) {
+        var m = metadata()
+        m["quorum.peer"] = "\(peer)"
+        logger.info("the link to \(peer) carried no acknowledgement for \(timeout); closed it, dialling again", metadata: m)
+    }
+
+    // MARK: - The core adapter's lines
+
+    func persistFailed(_ error: any Error) {
+        logger.critical("cannot persist the vote: \(error)", metadata: metadata())
+    }
+
+    func leaving(code: Int32) {
+        // A node refused by the cluster (status 2) never was part of it: its one line says why.
+        logger.log(level: exitMessage == nil ? .info : .debug, "\(name) leaves the cluster (exit status \(code))", metadata: metadata())
+    }
+
+    func strayRefusal(_ peer: NodeIdentity) {
+        logger.debug("the core refused a link to \(peer.name) (instance \(String(peer.instance, radix: 16))) that is not being admitted; ignored", metadata: metadata())
+    }
+
+    /// The core refused a link it was just told of (see `CoreAdapter.refuse`).
+    func refused(_ peer: NodeIdentity, _ refusal: LinkRefusal) {
+        var m = metadata()
+        m["quorum.peer"] = "\(peer.name)"
+        m["quorum.peer.address"] = "\(peer.address):\(peer.port)"
+        m["quorum.peer.instance"] = "\(String(peer.instance, radix: 16))"
+        switch refusal {
+        case .nameTaken(let holder):
+            m["quorum.holder.address"] = "\(holder.address):\(holder.port)"
+            if peer.name == name {
+                logger.warning("\(name) refused a link from another process named \(peer.name) at \(peer.address):\(peer.port): this node, at \(holder.address):\(holder.port), holds the name here; told it the name is taken", metadata: m)
+            } else {
+                logger.warning("\(name) refused a second node named \(peer.name) at \(peer.address):\(peer.port): \(peer.name) already runs at \(holder.address):\(holder.port); told it the name is taken", metadata: m)
+            }
+        case .holderNotYetGone(let holder):
+            m["quorum.holder.address"] = "\(holder.address):\(holder.port)"
+            logger.warning("\(name) refused \(peer.name) at \(peer.address):\(peer.port) for now: the member \(peer.name) at \(holder.address):\(holder.port) is silent but not known to be gone", metadata: m)
+        }
+    }
+
+    /// One of the core's notices. `exiting`: the same batch ends the node (`.exit`).
+    func log(_ notice: Notice, exiting: Bool = false) {
+        var m = metadata()
+        let line = notice.description(node: name)
+        let level: Logger.Level = notice.isDebug ? .debug : .info
+        switch notice {
+        case .masterChanged(let master, let epoch):
+            m["MESSAGE_ID"] = "\(Self.masterChangeMessageID)"
+            m["quorum.master"] = "\(master)"
+            m["quorum.epoch"] = "\(epoch)"
+            logger.notice("\(line)", metadata: m)
+        case .masterGone(let previous, let epoch):
+            m["quorum.peer"] = "\(previous)"
+            m["quorum.previous.epoch"] = "\(epoch)"
+            logger.log(level: level, "\(line)", metadata: m)
+        case .peerConnected(let p, _), .peerReentered(let p), .peerLost(let p, _), .peerDispatched(let p), .peerForgotten(let p):
+            m["quorum.peer"] = "\(p)"
+            logger.log(level: level, "\(line)", metadata: m)
+        case .peerRefused(let p, _):
+            m["quorum.peer"] = "\(p)"
+            logger.warning("\(line)", metadata: m)
+        case .roleChanged(_, let to, let epoch, let cause):
+            m["quorum.role"] = "\(to.rawValue)"
+            m["quorum.epoch"] = "\(epoch)"
+            m["quorum.cause"] = "\(cause.rawValue)"
+            logger.info("\(line)", metadata: m)
+        case .voted(let candidate, let epoch), .voteDeferred(let candidate, let epoch, _):
+            m["quorum.peer"] = "\(candidate)"
+            m["quorum.vote.epoch"] = "\(epoch)"
+            logger.log(level: level, "\(line)", metadata: m)
+        case .candidacyStarted(let epoch, _), .candidacyFailed(let epoch, _):
+            m["quorum.vote.epoch"] = "\(epoch)"
+            logger.log(level: level, "\(line)", metadata: m)
+        case .steppingDown(let epoch, let cause):
+            m["quorum.previous.epoch"] = "\(epoch)"
+            m["quorum.cause"] = "\(cause.rawValue)"
+            logger.log(level: level, "\(line)", metadata: m)
+        case .membershipChanged(let stamp, let size):
+            m["quorum.membership"] = "\(stamp)"
+            m["quorum.members"] = "\(size)"
+            logger.log(level: level, "\(line)", metadata: m)
+        case .duplicateName(let name, let address, let port):
+            m["quorum.peer"] = "\(name)"
+            m["quorum.peer.address"] = "\(address):\(port)"
+            logger.warning("\(line)", metadata: m)
+        case .nameTaken(let holder):
+            m["quorum.holder.address"] = "\(holder.address):\(holder.port)"
+            m["quorum.holder.instance"] = "\(String(holder.instance, radix: 16))"
+            guard exiting else {
+                // A node that has run for a while keeps its name (the core decides): a warning.
+                logger.warning("\(line)", metadata: m)
+                return
+            }
+            // The core ends the node with status 2 right after this: the operator reads one
+            // line, on standard error (quorumd prints `ended`'s message) or, under journald,
+            // this entry with its fields.
+            let message = "another node named \(name) is already running at \(holder.address):\(holder.port); refusing to start a second one"
+            if exitMessage == nil { exitMessage = message }
+            if logOutput == .journal {
+                logger.error("\(message)", metadata: m)
+            } else {
+                logger.debug("\(line)", metadata: m)
+            }
+        case .hookSkipped(let run, let reason):
+            m["quorum.hook.role"] = "\(run.role.rawValue)"
+            m["quorum.hook.epoch"] = "\(run.epoch)"
+            m["quorum.hook.id"] = "\(run.id)"
+            m["quorum.hook.reason"] = "\(reason)"
+            logger.info("\(line)", metadata: m)
+        }
+    }
+}
+
+/// Counts dropped input and logs at most one line per kind every 10 seconds.
+struct DropCounter {
+    private var last: [String: (at: Instant, suppressed: Int)] = [:]
+
+    /// Returns whether a line was logged (false: suppressed, counted for the next line).
+    @discardableResult
+    mutating func note(_ kind: String, error: String, logger: Logger, now: Instant = BootClock.now()) -> Bool {
+        if let entry = last[kind], now - entry.at < .seconds(10) {
+            last[kind]?.suppressed += 1
+            return false
+        }
+        let suppressed = last[kind]?.suppressed ?? 0
+        last[kind] = (now, 0)
+        logger.info("dropped \(kind): \(error)\(suppressed > 0 ? " (and \(suppressed) more in the last 10 s)" : "")")
+        return true
+    }
+}
