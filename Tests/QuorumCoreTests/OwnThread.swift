@@ -1,4 +1,6 @@
+import Dispatch
 import Foundation
+import Synchronization
 import Testing
 
 /// Runs each test of a suite on a thread of its own.
@@ -32,10 +34,14 @@ extension Trait where Self == OnOwnThread {
 }
 
 /// A task executor that runs its jobs, in order, on one thread it owns until `stop()`.
-final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
-    private let condition = NSCondition()
-    private var jobs: [UnownedJob] = []  // guarded by `condition`
-    private var stopping = false  // guarded by `condition`
+final class ThreadExecutor: TaskExecutor, Sendable {
+    private struct State {
+        var jobs: [UnownedJob] = []
+        var stopping = false
+    }
+    private let state = Mutex(State())
+    /// Signalled once per job queued and once by `stop()`.
+    private let ready = DispatchSemaphore(value: 0)
 
     init() {
         let thread = Thread { [self] in run() }
@@ -45,28 +51,24 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        condition.lock()
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
+        state.withLock { $0.jobs.append(job) }
+        ready.signal()
     }
 
     /// Ends the thread once the jobs already queued have run.
     func stop() {
-        condition.lock()
-        stopping = true
-        condition.signal()
-        condition.unlock()
+        state.withLock { $0.stopping = true }
+        ready.signal()
     }
 
     private func run() {
         while true {
-            condition.lock()
-            while jobs.isEmpty && !stopping { condition.wait() }
-            let batch = jobs
-            jobs.removeAll()
-            let finished = batch.isEmpty && stopping
-            condition.unlock()
+            ready.wait()
+            let (batch, finished) = state.withLock { s -> ([UnownedJob], Bool) in
+                let batch = s.jobs
+                s.jobs.removeAll()
+                return (batch, batch.isEmpty && s.stopping)
+            }
             if finished { return }
             for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
         }

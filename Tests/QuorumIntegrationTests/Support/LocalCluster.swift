@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -49,7 +50,7 @@ struct HookRecord: Equatable, Sendable, CustomStringConvertible {
 /// so clusters of tests that run side by side never see each other. State directories, control
 /// sockets, logs and the hook log live in a fresh `/tmp/qt-XXXXXX` directory (short, so socket
 /// paths stay far below the 108-byte limit). ``teardown()`` SIGKILLs every node and removes it.
-final class LocalCluster: @unchecked Sendable {
+final class LocalCluster: Sendable {
     static let broadcastAddress = "127.255.255.255"
 
     /// What the cluster knows about one node (by name).
@@ -78,14 +79,22 @@ final class LocalCluster: @unchecked Sendable {
     let masterHook: String
     let slaveHook: String
     /// The CLOCK_MONOTONIC helper the hooks call (a compiled C program, or a shell fallback).
-    private(set) var monotimeCommand = ""
+    let monotimeCommand: String
 
-    private let lock = NSLock()
-    private var nodes: [String: Node] = [:]
-    private var order: [String] = []
-    private var torndown = false
+    /// What changes while the test runs, behind one lock.
+    private struct State {
+        var nodes: [String: Node] = [:]
+        var order: [String] = []
+        var torndown = false
+        var failed = false
+    }
+    private let state = Mutex(State())
+
     /// Set when the test failed: teardown then prints every node's log.
-    var failed = false
+    var failed: Bool {
+        get { state.withLock { $0.failed } }
+        set { state.withLock { $0.failed = newValue } }
+    }
 
     /// - Parameter hookSeconds: how long each test hook takes (a `sleep` between its two
     ///   timestamps), to make hook ordering observable.
@@ -103,7 +112,7 @@ final class LocalCluster: @unchecked Sendable {
             _ = FileManager.default.createFile(atPath: hookLogPath, contents: nil)
             monotimeCommand = Self.buildMonotime(in: directory)
             for (path, kind) in [(masterHook, "master"), (slaveHook, "slave")] {
-                try writeExecutable(path, hookScript(kind: kind, hookSeconds: hookSeconds))
+                try writeExecutable(path, Self.hookScript(kind: kind, hookSeconds: hookSeconds, monotime: monotimeCommand, hookLogPath: hookLogPath))
             }
         } catch {
             try? FileManager.default.removeItem(atPath: directory)
@@ -164,13 +173,13 @@ final class LocalCluster: @unchecked Sendable {
         return "awk '{printf \"%.0f\", $1 * 1000000000}' /proc/uptime"
     }
 
-    private func hookScript(kind: String, hookSeconds: Double) -> String {
+    private static func hookScript(kind: String, hookSeconds: Double, monotime: String, hookLogPath: String) -> String {
         """
         #!/bin/sh
         # quorum integration test \(kind) hook: appends one line per run to the cluster's hook log.
-        start=$(\(monotimeCommand))
+        start=$(\(monotime))
         \(hookSeconds > 0 ? "sleep \(hookSeconds)" : ":")
-        end=$(\(monotimeCommand))
+        end=$(\(monotime))
         printf '%s %s %s %s %s %s %s %s %s\\n' "$start" "${QUORUM_NAME:--}" "${QUORUM_ROLE:--}" "${QUORUM_EPOCH:--}" \(kind) \
             "${QUORUM_PREVIOUS_ROLE:--}" "${QUORUM_MASTER:--}" "$end" "${QUORUM_CLUSTER:--}" >> '\(hookLogPath)'
         echo "test \(kind) hook ran: role=$QUORUM_ROLE epoch=$QUORUM_EPOCH master=$QUORUM_MASTER"
@@ -202,31 +211,26 @@ final class LocalCluster: @unchecked Sendable {
     /// The node's fixed settings (port, state directory, control socket, log), made on first use.
     @discardableResult
     func prepare(_ name: String) throws -> Node {
-        lock.lock()
-        defer { lock.unlock() }
-        if let node = nodes[name] { return node }
-        let index = order.count
-        let node = Node(
-            name: name, index: index, port: try PortAllocator.tcpPort(),
-            stateDirectory: directory + "/state-\(index)", socketPath: directory + "/n\(index).sock",
-            logPath: directory + "/node-\(index).log")
-        nodes[name] = node
-        order.append(name)
-        return node
+        let port = try PortAllocator.tcpPort()
+        return state.withLock { s in
+            if let node = s.nodes[name] { return node }
+            let index = s.order.count
+            let node = Node(
+                name: name, index: index, port: port,
+                stateDirectory: directory + "/state-\(index)", socketPath: directory + "/n\(index).sock",
+                logPath: directory + "/node-\(index).log")
+            s.nodes[name] = node
+            s.order.append(name)
+            return node
+        }
     }
 
     func node(_ name: String) throws -> Node {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let node = nodes[name] else { throw IntegrationError("no node named \(name) in this cluster") }
+        guard let node = state.withLock({ $0.nodes[name] }) else { throw IntegrationError("no node named \(name) in this cluster") }
         return node
     }
 
-    var names: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return order
-    }
+    var names: [String] { state.withLock { $0.order } }
 
     /// The usual command line of node `name`:
     /// `127.0.0.1 PORT 127.255.255.255 BPORT -n NAME --state-dir … --control-socket … -d -m HOOK -s HOOK`.
@@ -272,9 +276,7 @@ final class LocalCluster: @unchecked Sendable {
         node.pid = pid
         node.exitStatus = nil
         node.starts += 1
-        lock.lock()
-        nodes[name] = node
-        lock.unlock()
+        state.withLock { $0.nodes[name] = node }
         return pid
     }
 
@@ -322,16 +324,15 @@ final class LocalCluster: @unchecked Sendable {
 
     /// The node's exit status if it has ended (reaping it), else nil.
     func exitStatus(_ name: String) -> ExitStatus? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard var node = nodes[name], let pid = node.pid else { return nil }
-        if let status = node.exitStatus { return status }
-        if let status = reapIfExited(pid) {
-            node.exitStatus = status
-            nodes[name] = node
-            return status
+        state.withLock { s in
+            guard let node = s.nodes[name], let pid = node.pid else { return nil }
+            if let status = node.exitStatus { return status }
+            if let status = reapIfExited(pid) {
+                s.nodes[name]?.exitStatus = status
+                return status
+            }
+            return nil
         }
-        return nil
     }
 
     /// Exit statuses of every node that has ended, by name.
@@ -485,27 +486,23 @@ final class LocalCluster: @unchecked Sendable {
     /// SIGKILLs every node still running (its whole process group), reaps it, prints the logs if
     /// the test failed (or `QUORUM_TEST_LOGS=1`), and removes the directory. Idempotent.
     func teardown() {
-        lock.lock()
-        if torndown {
-            lock.unlock()
-            return
+        let all: [Node]? = state.withLock { s in
+            if s.torndown { return nil }
+            s.torndown = true
+            return s.order.compactMap { s.nodes[$0] }
         }
-        torndown = true
-        let all = order.compactMap { nodes[$0] }
-        lock.unlock()
+        guard let all else { return }
         for node in all {
             guard let pid = node.pid, node.exitStatus == nil else { continue }
             Glibc.kill(-pid, SIGKILL)
             Glibc.kill(pid, SIGKILL)
             let status = waitForChild(pid, timeout: .seconds(5))
-            lock.lock()
-            nodes[node.name]?.exitStatus = status
-            lock.unlock()
+            state.withLock { $0.nodes[node.name]?.exitStatus = status }
         }
         if failed || ProcessInfo.processInfo.environment["QUORUM_TEST_LOGS"] == "1" {
             var report = "\n========== quorum integration test logs (\(directory)) ==========\n"
             for node in all {
-                let status = nodes[node.name]?.exitStatus.map { "\($0)" } ?? "?"
+                let status = state.withLock { $0.nodes[node.name]?.exitStatus }.map { "\($0)" } ?? "?"
                 report += "----- node \(node.name) (port \(node.port), \(node.starts) start(s), last: \(status)) -----\n"
                 report += "args: \(node.arguments.joined(separator: " "))\n"
                 report += log(node.name)

@@ -345,7 +345,7 @@ func unixStreamExchange(path: String, send bytes: [UInt8], timeoutSeconds: Int =
 }
 
 /// A bound Unix datagram socket playing systemd's part for NOTIFY_SOCKET.
-final class NotifyListener: @unchecked Sendable {
+final class NotifyListener: Sendable {
     let path: String
     private let fd: Int32
 
@@ -392,7 +392,7 @@ final class NotifyListener: @unchecked Sendable {
 
 /// A UDP socket bound (SO_REUSEADDR + SO_REUSEPORT, like the nodes') to `port` on all addresses,
 /// used to check that nothing was broadcast.
-final class DiscoveryListener: @unchecked Sendable {
+final class DiscoveryListener: Sendable {
     private let fd: Int32
 
     init(port: UInt16) throws {
