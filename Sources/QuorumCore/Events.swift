@@ -84,7 +84,7 @@ public enum Notice: Sendable, Equatable {
     case candidacyStarted(epoch: UInt64, size: Int)
     case candidacyFailed(epoch: UInt64, reason: String)
     case steppingDown(epoch: UInt64, cause: RoleChangeCause)
-    case membershipChanged(stamp: ConfigurationStamp, size: Int)
+    case membershipChanged(stamp: MembershipStamp, size: Int)
     /// A second process named `name` (this node's name, or a member's) at that address.
     case duplicateName(name: String, address: String, port: UInt16)
     /// This node's name is held by a live member (`holder`): a second process with one name.

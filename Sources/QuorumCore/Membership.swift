@@ -8,7 +8,7 @@
 /// count. So every quorum that can elect under any list still in force shares a member with
 /// every other (docs/protocol.md, "Membership changes").
 struct Membership: Sendable {
-    private(set) var list: MembershipConfiguration
+    private(set) var list: MembershipList
     /// Names that said goodbye to us (their instance) or were forgotten here (0): not
     /// counted until they re-enter or the master's list drops them.
     var departed: [String: UInt64] = [:]
@@ -19,7 +19,7 @@ struct Membership: Sendable {
     /// Test only: the tie-breaker counts over an unfinished change (hole 1).
     let plantedNoJointQuorum: Bool
 
-    init(list: MembershipConfiguration, seen: Set<String>, order: Metric, tieBreaker: Bool, plantedNoJointQuorum: Bool) {
+    init(list: MembershipList, seen: Set<String>, order: Metric, tieBreaker: Bool, plantedNoJointQuorum: Bool) {
         self.list = list
         self.seen = seen
         self.order = order
@@ -27,7 +27,7 @@ struct Membership: Sendable {
         self.plantedNoJointQuorum = plantedNoJointQuorum
     }
 
-    var stamp: ConfigurationStamp { list.stamp }
+    var stamp: MembershipStamp { list.stamp }
     var isJoint: Bool { list.previous != nil }
 
     /// The members that count: the list less the nodes that said goodbye to us.
@@ -93,7 +93,7 @@ struct Membership: Sendable {
     // MARK: Changes
 
     /// Replaces the list (adopted from a master, or made by this node as master).
-    mutating func replace(with new: MembershipConfiguration) {
+    mutating func replace(with new: MembershipList) {
         list = new
         // A departed name the new list no longer holds needs no overlay any more.
         for name in departed.keys where !new.members.contains(where: { $0.name == name })

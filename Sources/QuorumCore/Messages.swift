@@ -15,13 +15,13 @@ public typealias MemberEntry = NodeIdentity
 
 /// The list of names that count toward the cluster size, as decided by a master.
 ///
-/// `(epoch, version)` orders configurations totally: only the master of `epoch` creates
+/// `(epoch, version)` orders lists totally: only the master of `epoch` creates
 /// versions in it. Epoch 0 is a node's own view before any master was ever known.
 ///
 /// A list whose `previous` is set is *joint*: the change from `previous` to `members` is not
 /// yet known to a quorum of both, so a quorum under it is a strict majority of each (see
 /// docs/protocol.md, "Membership changes").
-public struct MembershipConfiguration: Sendable, Equatable {
+public struct MembershipList: Sendable, Equatable {
     public var epoch: UInt64
     public var version: UInt64
     public var members: [MemberEntry]
@@ -35,10 +35,10 @@ public struct MembershipConfiguration: Sendable, Equatable {
         self.previous = previous
     }
 
-    public var stamp: ConfigurationStamp { ConfigurationStamp(epoch: epoch, version: version) }
+    public var stamp: MembershipStamp { MembershipStamp(epoch: epoch, version: version) }
 }
 
-public struct ConfigurationStamp: Comparable, Hashable, Sendable, CustomStringConvertible {
+public struct MembershipStamp: Comparable, Hashable, Sendable, CustomStringConvertible {
     public var epoch: UInt64
     public var version: UInt64
     public init(epoch: UInt64, version: UInt64) {
@@ -46,7 +46,7 @@ public struct ConfigurationStamp: Comparable, Hashable, Sendable, CustomStringCo
         self.version = version
     }
     public static func < (a: Self, b: Self) -> Bool { (a.epoch, a.version) < (b.epoch, b.version) }
-    public static let bootstrap = ConfigurationStamp(epoch: 0, version: 0)
+    public static let bootstrap = MembershipStamp(epoch: 0, version: 0)
     public var description: String { "\(epoch).\(version)" }
 }
 
@@ -97,17 +97,17 @@ public struct Heartbeat: Sendable, Equatable {
     /// The sender's heartbeat counter, and the last counter it received from the receiver.
     public var sequence: UInt64
     public var echo: UInt64
-    /// The newest membership configuration the sender has.
-    public var configuration: ConfigurationStamp
+    /// The stamp of the newest membership list the sender has.
+    public var membership: MembershipStamp
 
-    public init(epoch: UInt64, role: Role, holding: UInt64?, following: MasterClaim?, sequence: UInt64, echo: UInt64, configuration: ConfigurationStamp) {
+    public init(epoch: UInt64, role: Role, holding: UInt64?, following: MasterClaim?, sequence: UInt64, echo: UInt64, membership: MembershipStamp) {
         self.epoch = epoch
         self.role = role
         self.holding = holding
         self.following = following
         self.sequence = sequence
         self.echo = echo
-        self.configuration = configuration
+        self.membership = membership
     }
 }
 
@@ -120,8 +120,8 @@ public enum Message: Sendable, Equatable {
     case voteRequest(epoch: UInt64)
     /// The answer to a vote request. `granted == false` carries the voter's highest epoch.
     case voteReply(epoch: UInt64, granted: Bool)
-    /// A master's membership configuration.
-    case members(MembershipConfiguration)
+    /// A master's membership list.
+    case members(MembershipList)
     /// The sender, master of `epoch`, has stepped down and its slave hook has finished.
     case resign(epoch: UInt64)
     /// The sender leaves the cluster for good (graceful dispatch).

@@ -14,9 +14,9 @@ struct Peer: Sendable {
     /// The last of our heartbeat counters this peer echoed, whoever it followed.
     var echoed: UInt64 = 0
     var following: MasterClaim? = nil
-    var configuration: ConfigurationStamp = .bootstrap
+    var membership: MembershipStamp = .bootstrap
     /// The newest membership list we sent it, so it is not sent again every heartbeat.
-    var configurationSent: ConfigurationStamp? = nil
+    var membershipSent: MembershipStamp? = nil
     var reconnectAt: Instant
     var reconnectDelay: Duration
     /// Whether a frame has arrived on the current link (a link closed before any did, such

@@ -10,15 +10,15 @@ public struct PersistentState: Sendable, Equatable {
     public var votedEpoch: UInt64 = 0
     public var votedFor: String? = nil
     public var highestEpoch: UInt64 = 0
-    public var configuration: MembershipConfiguration? = nil
+    public var membership: MembershipList? = nil
     /// Every name this node has seen in the cluster, itself included, in name order.
     public var seenNames: [String] = []
 
-    public init(votedEpoch: UInt64 = 0, votedFor: String? = nil, highestEpoch: UInt64 = 0, configuration: MembershipConfiguration? = nil, seenNames: [String] = []) {
+    public init(votedEpoch: UInt64 = 0, votedFor: String? = nil, highestEpoch: UInt64 = 0, membership: MembershipList? = nil, seenNames: [String] = []) {
         self.votedEpoch = votedEpoch
         self.votedFor = votedFor
         self.highestEpoch = highestEpoch
-        self.configuration = configuration
+        self.membership = membership
         self.seenNames = seenNames
     }
 
@@ -30,7 +30,7 @@ public struct PersistentState: Sendable, Equatable {
         w.u64(votedEpoch)
         w.string(votedFor ?? "")
         w.u64(highestEpoch)
-        if let c = configuration {
+        if let c = membership {
             w.u8(1)
             w.u64(c.epoch)
             w.u64(c.version)
@@ -74,7 +74,7 @@ public struct PersistentState: Sendable, Equatable {
             votedFor = voted.isEmpty ? nil : voted
             highestEpoch = try r.u64()
             switch try r.u8() {
-            case 0: configuration = nil
+            case 0: membership = nil
             case 1:
                 let e = try r.u64()
                 let ver = try r.u64()
@@ -87,8 +87,8 @@ public struct PersistentState: Sendable, Equatable {
                     case let other: throw WireError.badValue("previous-list flag", Int(other))
                     }
                 }
-                configuration = MembershipConfiguration(epoch: e, version: ver, members: members, previous: previous)
-            case let other: throw WireError.badValue("configuration flag", Int(other))
+                membership = MembershipList(epoch: e, version: ver, members: members, previous: previous)
+            case let other: throw WireError.badValue("membership flag", Int(other))
             }
             if v >= 2 {
                 let n = Int(try r.u16())
@@ -97,7 +97,7 @@ public struct PersistentState: Sendable, Equatable {
                 for _ in 0..<n { seenNames.append(try r.name()) }
             } else {
                 // A version 1 file: the names of its membership are the names it had seen.
-                seenNames = configuration?.members.map(\.name) ?? []
+                seenNames = membership?.members.map(\.name) ?? []
             }
             guard r.isAtEnd else { throw WireError.trailingBytes(r.remaining) }
         } catch let e as DecodeError {

@@ -71,7 +71,7 @@ extension QuorumInstance {
             p.lastHeard = now
             if p.heardOnLink { p.reconnectDelay = timing.reconnectMinimum }
             p.heardOnLink = false
-            p.configurationSent = nil
+            p.membershipSent = nil
             peers[id.name] = p
         } else {
             peers[id.name] = Peer(id, linkUp: true, now: now, timing: timing)
@@ -82,7 +82,7 @@ extension QuorumInstance {
             // Before any master exists, everyone seen counts, also after a restart: a node that
             // has seen others never again starts as a lone cluster of one.
             membership.addBeforeAnyMaster(id)
-            persistent.configuration = membership.list
+            persistent.membership = membership.list
             out.append(.persist(persistent))
         }
         // Greet at once: our view of the master and membership reach the newcomer in one round trip.

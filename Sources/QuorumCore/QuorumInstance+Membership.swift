@@ -18,12 +18,12 @@ extension QuorumInstance {
             state = .master(m)
         }
         let list = membership.list
-        let next: MembershipConfiguration
+        let next: MembershipList
         if list.previous != nil {
             // The joint list is known to a quorum of both: the change is done.
-            next = MembershipConfiguration(epoch: m.epoch, version: list.version + 1, members: list.members)
+            next = MembershipList(epoch: m.epoch, version: list.version + 1, members: list.members)
         } else if let change = nextChange(now: now) {
-            next = MembershipConfiguration(epoch: m.epoch, version: list.version + 1, members: change, previous: list.members)
+            next = MembershipList(epoch: m.epoch, version: list.version + 1, members: change, previous: list.members)
         } else {
             return
         }
@@ -33,8 +33,8 @@ extension QuorumInstance {
     }
 
     /// This node and the alive peers whose list is at least `stamp`.
-    private func having(_ stamp: ConfigurationStamp, now: Instant) -> Set<String> {
-        Set([name] + peers.alive(now: now).filter { $0.configuration >= stamp }.map(\.name))
+    private func having(_ stamp: MembershipStamp, now: Instant) -> Set<String> {
+        Set([name] + peers.alive(now: now).filter { $0.membership >= stamp }.map(\.name))
     }
 
     /// The member list after the next change, if one is wanted: a node that left or was
@@ -54,7 +54,7 @@ extension QuorumInstance {
     private mutating func plantedOldChange(_ m: inout Mastership, now: Instant, into out: inout [Directive]) {
         let list = membership.list
         if let gone = list.members.first(where: { membership.departed[$0.name] != nil }) {
-            let next = MembershipConfiguration(epoch: m.epoch, version: list.version + 1, members: list.members.filter { $0.name != gone.name })
+            let next = MembershipList(epoch: m.epoch, version: list.version + 1, members: list.members.filter { $0.name != gone.name })
             m.unsettled = next.stamp
             state = .master(m)
             publish(next, into: &out)
@@ -66,16 +66,16 @@ extension QuorumInstance {
             state = .master(m)
         }
         guard let change = nextChange(now: now) else { return }
-        let next = MembershipConfiguration(epoch: m.epoch, version: list.version + 1, members: change)
+        let next = MembershipList(epoch: m.epoch, version: list.version + 1, members: change)
         m.unsettled = next.stamp
         state = .master(m)
         publish(next, into: &out)
     }
 
     /// This master's new list: keep it, persist it, tell everyone at once.
-    mutating func publish(_ list: MembershipConfiguration, into out: inout [Directive]) {
+    mutating func publish(_ list: MembershipList, into out: inout [Directive]) {
         membership.replace(with: list)
-        persistent.configuration = list
+        persistent.membership = list
         out.append(.persist(persistent))
         out.append(.notice(.membershipChanged(stamp: list.stamp, size: membership.members.count)))
         for p in peers.ordered where p.linkUp { sendListIfNeeded(to: p.name, into: &out) }
@@ -83,7 +83,7 @@ extension QuorumInstance {
 
     /// A newer list from a master (or relayed by anyone): adopt it, persist it, and
     /// acknowledge it to the sender at once, so the master's change is not held up a heartbeat.
-    mutating func adopt(_ c: MembershipConfiguration, from sender: String, now: Instant, into out: inout [Directive]) {
+    mutating func adopt(_ c: MembershipList, from sender: String, now: Instant, into out: inout [Directive]) {
         guard c.stamp > membership.stamp else { return }
         if case .master(let m) = state, c.epoch <= m.epoch { return }
         // Names that said goodbye to us stay out until the master admits them again.
@@ -91,7 +91,7 @@ extension QuorumInstance {
         membership.updateIdentity(identity)
         for p in peers.ordered { membership.updateIdentity(p.identity) }
         knewAMaster = true
-        persistent.configuration = membership.list
+        persistent.membership = membership.list
         persistent.highestEpoch = max(persistent.highestEpoch, highestEpoch)
         out.append(.persist(persistent))
         out.append(.notice(.membershipChanged(stamp: membership.stamp, size: membership.members.count)))
@@ -100,8 +100,8 @@ extension QuorumInstance {
 
     mutating func sendListIfNeeded(to peer: String, into out: inout [Directive]) {
         guard membership.stamp != .bootstrap, var p = peers[peer], p.linkUp else { return }
-        if p.configurationSent == membership.stamp || p.configuration >= membership.stamp { return }
-        p.configurationSent = membership.stamp
+        if p.membershipSent == membership.stamp || p.membership >= membership.stamp { return }
+        p.membershipSent = membership.stamp
         peers[peer] = p
         out.append(.send(.members(membership.list), to: peer))
     }

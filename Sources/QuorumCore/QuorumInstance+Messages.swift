@@ -21,7 +21,7 @@ extension QuorumInstance {
             acceptedByPeer = true
             onHeartbeat(h, from: from, now: now, into: &out)
         case .voteRequest(let epoch):
-            onVoteRequest(epoch: epoch, from: from, stamp: p.configuration, now: now, into: &out)
+            onVoteRequest(epoch: epoch, from: from, stamp: p.membership, now: now, into: &out)
         case .voteReply(let epoch, let granted):
             onVoteReply(epoch: epoch, granted: granted, from: from, now: now, into: &out)
         case .members(let c):
@@ -42,7 +42,7 @@ extension QuorumInstance {
         p.receivedSequence = h.sequence
         p.echoed = h.echo
         p.following = h.following
-        p.configuration = h.configuration
+        p.membership = h.membership
         if case .master(let m) = state, let f = h.following, f.name == name, f.instance == identity.instance, f.epoch == m.epoch {
             if let t = lease.sendTime(of: h.echo) { p.acknowledgedAt = max(p.acknowledgedAt ?? t, t) }
         }
@@ -59,7 +59,7 @@ extension QuorumInstance {
         if let held = heldEpoch, let f = h.following, f.epoch > held, f.name != name {
             stepDownSuperseded(now: now, into: &out)
         }
-        if h.configuration < membership.stamp { sendListIfNeeded(to: from, into: &out) }
+        if h.membership < membership.stamp { sendListIfNeeded(to: from, into: &out) }
     }
 
     mutating func acceptMaster(_ master: String, instance: UInt64, epoch: UInt64, now: Instant, into out: inout [Directive]) {

@@ -42,7 +42,7 @@ extension QuorumInstance {
     }
 
     public var isMember: Bool { membership.isMember(name) }
-    public var membershipStamp: ConfigurationStamp { membership.stamp }
+    public var membershipStamp: MembershipStamp { membership.stamp }
     public var memberNames: [String] { membership.members.map(\.name) }
     /// The epoch of the last master this node knew, its own included: what `status` reports
     /// as `epoch` and hooks as `QUORUM_EPOCH` (cheap; `status(now:)` computes everything).
@@ -76,7 +76,7 @@ extension QuorumInstance {
         public var lost: Int
         public var metric: Metric
         public var isMember: Bool
-        public var membership: ConfigurationStamp
+        public var membership: MembershipStamp
     }
 
     public enum PeerState: String, Sendable, Equatable {

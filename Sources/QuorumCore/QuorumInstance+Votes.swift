@@ -6,7 +6,7 @@ extension QuorumInstance {
         case refuse(sendList: Bool)
     }
 
-    mutating func onVoteRequest(epoch: UInt64, from candidate: String, stamp: ConfigurationStamp, now: Instant, into out: inout [Directive]) {
+    mutating func onVoteRequest(epoch: UInt64, from candidate: String, stamp: MembershipStamp, now: Instant, into out: inout [Directive]) {
         highestEpoch = max(highestEpoch, epoch)
         switch voteDecision(candidate: candidate, epoch: epoch, stamp: stamp, now: now) {
         case .grant:
@@ -22,7 +22,7 @@ extension QuorumInstance {
         }
     }
 
-    func voteDecision(candidate: String, epoch: UInt64, stamp: ConfigurationStamp, now: Instant) -> VoteDecision {
+    func voteDecision(candidate: String, epoch: UInt64, stamp: MembershipStamp, now: Instant) -> VoteDecision {
         guard let c = peers[candidate], peers.isAlive(c, now: now) else { return .refuse(sendList: false) }
         if case .dispatched = state { return .refuse(sendList: false) }
         if heldEpoch != nil { return .refuse(sendList: false) }
@@ -170,7 +170,7 @@ extension QuorumInstance {
         pendingVote = nil
         masterEpoch = c.epoch
         knewAMaster = true
-        let own = MembershipConfiguration(epoch: c.epoch, version: 1, members: membership.list.members, previous: membership.list.previous)
+        let own = MembershipList(epoch: c.epoch, version: 1, members: membership.list.members, previous: membership.list.previous)
         state = .master(Mastership(epoch: c.epoch, unsettled: planted == .changeBeforeOwnList ? nil : own.stamp, requestedAt: c.startedAt))
         publish(own, into: &out)
         nextHeartbeat = now

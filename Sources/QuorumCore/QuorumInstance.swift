@@ -47,7 +47,7 @@ public struct QuorumInstance: Sendable {
         var epoch: UInt64
         /// The stamp of this master's newest list while it is not yet known to a quorum; no
         /// further change starts until it is (one change at a time, its own list first).
-        var unsettled: ConfigurationStamp?
+        var unsettled: MembershipStamp?
         /// When the vote requests of the election were sent.
         var requestedAt: Instant
     }
@@ -75,7 +75,7 @@ public struct QuorumInstance: Sendable {
     var state: State = .follower
     var peers: PeerTable
     var promise: Promise?
-    var pendingVote: (name: String, epoch: UInt64, stamp: ConfigurationStamp)?
+    var pendingVote: (name: String, epoch: UInt64, stamp: MembershipStamp)?
     var highestEpoch: UInt64
     /// The epoch of the last master this node knew (its own included): the fencing number.
     var masterEpoch: UInt64 = 0
@@ -117,7 +117,7 @@ public struct QuorumInstance: Sendable {
         self.identity = identity
         var persistent = restored ?? PersistentState()
         if configuration.plantedHole == .expectedNodesForgotten { persistent.seenNames = [] }
-        let list = persistent.configuration ?? MembershipConfiguration(epoch: 0, version: 0, members: [identity])
+        let list = persistent.membership ?? MembershipList(epoch: 0, version: 0, members: [identity])
         membership = Membership(
             list: list, seen: Set(persistent.seenNames + [identity.name]), order: configuration.metric,
             tieBreaker: configuration.tieBreaker, plantedNoJointQuorum: configuration.plantedHole == .tieBreakerDuringChange)
@@ -128,7 +128,7 @@ public struct QuorumInstance: Sendable {
         // held epochs it cannot know: start above the wall clock's milliseconds.
         epochFloor = restored == nil && configuration.plantedHole != .lostStateEpoch ? UInt64(max(0, identity.birth)) : 0
         persistent.highestEpoch = max(persistent.highestEpoch, epochFloor)
-        persistent.configuration = membership.list
+        persistent.membership = membership.list
         persistent.seenNames = membership.seen.sorted()
         self.persistent = persistent
         highestEpoch = max(persistent.highestEpoch, persistent.votedEpoch)
@@ -266,7 +266,7 @@ public struct QuorumInstance: Sendable {
         Heartbeat(
             epoch: max(highestEpoch, persistent.votedEpoch), role: role, holding: heldEpoch,
             following: currentMaster(now: now), sequence: lease.sequence, echo: peers[peer]?.receivedSequence ?? 0,
-            configuration: membership.stamp)
+            membership: membership.stamp)
     }
 
     mutating func sendHeartbeats(now: Instant, into out: inout [Directive]) {

@@ -67,8 +67,8 @@ public enum WireFormat {
             }
             payload.u64(h.sequence)
             payload.u64(h.echo)
-            payload.u64(h.configuration.epoch)
-            payload.u64(h.configuration.version)
+            payload.u64(h.membership.epoch)
+            payload.u64(h.membership.version)
         case .voteRequest(let epoch):
             type = .voteRequest
             payload.u64(epoch)
@@ -160,8 +160,8 @@ public enum WireFormat {
             }
             let sequence = try r.u64()
             let echo = try r.u64()
-            let stamp = ConfigurationStamp(epoch: try r.u64(), version: try r.u64())
-            message = .heartbeat(Heartbeat(epoch: epoch, role: role, holding: holding, following: following, sequence: sequence, echo: echo, configuration: stamp))
+            let stamp = MembershipStamp(epoch: try r.u64(), version: try r.u64())
+            message = .heartbeat(Heartbeat(epoch: epoch, role: role, holding: holding, following: following, sequence: sequence, echo: echo, membership: stamp))
         case .voteRequest:
             message = .voteRequest(epoch: try r.u64())
         case .voteReply:
@@ -186,7 +186,7 @@ public enum WireFormat {
                 guard n <= maximumMembers else { throw .tooLong("previous member list", n) }
                 previous = try r.identities(count: n)
             }
-            message = .members(MembershipConfiguration(epoch: epoch, version: version, members: members, previous: previous))
+            message = .members(MembershipList(epoch: epoch, version: version, members: members, previous: previous))
         case .resign:
             message = .resign(epoch: try r.u64())
         case .bye:

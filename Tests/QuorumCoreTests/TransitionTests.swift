@@ -40,7 +40,7 @@ struct Harness {
             if now >= nextBeat {
                 sequence += 1
                 for p in talking {
-                    let hb = beat?(p, sequence) ?? Heartbeat(epoch: 0, role: .slave, holding: nil, following: nil, sequence: sequence, echo: 0, configuration: .bootstrap)
+                    let hb = beat?(p, sequence) ?? Heartbeat(epoch: 0, role: .slave, holding: nil, following: nil, sequence: sequence, echo: 0, membership: .bootstrap)
                     out += handle(.message(.heartbeat(hb), from: p))
                 }
                 nextBeat = now + .milliseconds(100)
@@ -51,8 +51,8 @@ struct Harness {
     }
 
     @discardableResult
-    mutating func heartbeat(from peer: String, holding: UInt64? = nil, following: MasterClaim? = nil, epoch: UInt64 = 0, sequence: UInt64 = 1, echo: UInt64 = 0, stamp: ConfigurationStamp = .bootstrap) -> [Directive] {
-        handle(.message(.heartbeat(Heartbeat(epoch: epoch, role: holding == nil ? .slave : .master, holding: holding, following: following, sequence: sequence, echo: echo, configuration: stamp)), from: peer))
+    mutating func heartbeat(from peer: String, holding: UInt64? = nil, following: MasterClaim? = nil, epoch: UInt64 = 0, sequence: UInt64 = 1, echo: UInt64 = 0, stamp: MembershipStamp = .bootstrap) -> [Directive] {
+        handle(.message(.heartbeat(Heartbeat(epoch: epoch, role: holding == nil ? .slave : .master, holding: holding, following: following, sequence: sequence, echo: echo, membership: stamp)), from: peer))
     }
 }
 
@@ -133,7 +133,7 @@ struct TransitionTests {
         h.handle(.linkUp(id("B", birth: 2_000, port: 7002)))
         let a1 = MasterClaim(name: "A", instance: 7001, epoch: 1)
         h.run(for: .seconds(1), talking: ["A", "B"]) { p, seq in
-            Heartbeat(epoch: 1, role: p == "A" ? .master : .slave, holding: p == "A" ? 1 : nil, following: a1, sequence: seq, echo: 0, configuration: .bootstrap)
+            Heartbeat(epoch: 1, role: p == "A" ? .master : .slave, holding: p == "A" ? 1 : nil, following: a1, sequence: seq, echo: 0, membership: .bootstrap)
         }
         #expect(h.node.currentMaster(now: h.now)?.name == "A")
         let lastFromA = h.now
@@ -239,7 +239,7 @@ struct TransitionTests {
         h.handle(.linkUp(id("B", birth: 2_000, port: 7002)))
         let a1 = MasterClaim(name: "A", instance: 7001, epoch: 1)
         h.run(for: .milliseconds(900), talking: ["A", "B"]) { p, seq in
-            Heartbeat(epoch: 1, role: p == "A" ? .master : .slave, holding: p == "A" ? 1 : nil, following: a1, sequence: seq, echo: 0, configuration: .bootstrap)
+            Heartbeat(epoch: 1, role: p == "A" ? .master : .slave, holding: p == "A" ? 1 : nil, following: a1, sequence: seq, echo: 0, membership: .bootstrap)
         }
         #expect(h.node.role == .slave)
         h.handle(.linkDown(name: "A", instance: 7001, .refused))
@@ -309,7 +309,7 @@ struct TransitionTests {
         h.handle(.linkUp(id("C", birth: 3_000, port: 7003)))
         let a1 = MasterClaim(name: "A", instance: 7001, epoch: 1)
         h.run(for: .milliseconds(900), talking: ["A", "C"]) { p, seq in
-            Heartbeat(epoch: 1, role: p == "A" ? .master : .slave, holding: p == "A" ? 1 : nil, following: a1, sequence: seq, echo: 0, configuration: .bootstrap)
+            Heartbeat(epoch: 1, role: p == "A" ? .master : .slave, holding: p == "A" ? 1 : nil, following: a1, sequence: seq, echo: 0, membership: .bootstrap)
         }
         // The link closes: no conclusion yet, but an immediate reconnect probe.
         let closed = h.handle(.linkDown(name: "A", instance: 7001, .closed))

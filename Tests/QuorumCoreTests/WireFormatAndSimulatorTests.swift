@@ -11,13 +11,13 @@ struct WireFormatTests {
         .announce(Announce(cluster: "quorum", identity: a)),
         .announce(Announce(cluster: String(repeating: "c", count: 64), identity: long)),
         .hello(Hello(cluster: "quorum", identity: a)),
-        .heartbeat(Heartbeat(epoch: 7, role: .master, holding: 7, following: MasterClaim(name: "A", instance: 9, epoch: 7), sequence: 123, echo: 122, configuration: ConfigurationStamp(epoch: 7, version: 3))),
-        .heartbeat(Heartbeat(epoch: 0, role: .discovering, holding: nil, following: nil, sequence: 0, echo: 0, configuration: .bootstrap)),
+        .heartbeat(Heartbeat(epoch: 7, role: .master, holding: 7, following: MasterClaim(name: "A", instance: 9, epoch: 7), sequence: 123, echo: 122, membership: MembershipStamp(epoch: 7, version: 3))),
+        .heartbeat(Heartbeat(epoch: 0, role: .discovering, holding: nil, following: nil, sequence: 0, echo: 0, membership: .bootstrap)),
         .voteRequest(epoch: .max),
         .voteReply(epoch: 3, granted: true),
         .voteReply(epoch: 4, granted: false),
-        .members(MembershipConfiguration(epoch: 2, version: 9, members: [a, long])),
-        .members(MembershipConfiguration(epoch: 1, version: 1, members: [])),
+        .members(MembershipList(epoch: 2, version: 9, members: [a, long])),
+        .members(MembershipList(epoch: 1, version: 1, members: [])),
         .resign(epoch: 12),
         .bye,
         .forget(name: "C"),
@@ -118,7 +118,7 @@ struct WireFormatTests {
 
     @Test("persisted state round-trips and garbage is refused with a clear error")
     func persistentState() throws {
-        let s = PersistentState(votedEpoch: 5, votedFor: "A", highestEpoch: 6, configuration: MembershipConfiguration(epoch: 5, version: 2, members: [Self.a, Self.long]))
+        let s = PersistentState(votedEpoch: 5, votedFor: "A", highestEpoch: 6, membership: MembershipList(epoch: 5, version: 2, members: [Self.a, Self.long]))
         #expect(try PersistentState(decoding: s.encoded()) == s)
         #expect(try PersistentState(decoding: PersistentState().encoded()) == PersistentState())
         #expect(throws: PersistentState.DecodeError.notAStateFile) { try PersistentState(decoding: [1, 2, 3]) }

@@ -86,7 +86,7 @@ struct SealingTests {
     @Test("sealed traffic shows no node name, cluster name or role in clear text")
     func noClearText() throws {
         var a = LinkSecurity(keyring: Self.ringA, cluster: "prod")
-        let hb = Message.heartbeat(Heartbeat(epoch: 1, role: .master, holding: 1, following: MasterClaim(name: "SECRETNAME", instance: 7, epoch: 1), sequence: 1, echo: 0, configuration: .bootstrap))
+        let hb = Message.heartbeat(Heartbeat(epoch: 1, role: .master, holding: 1, following: MasterClaim(name: "SECRETNAME", instance: 7, epoch: 1), sequence: 1, echo: 0, membership: .bootstrap))
         for frame in [a.outbound(Self.hello), a.outbound(hb), DatagramSealing.seal(.announce(Announce(cluster: "prod", identity: Self.identity)), keyring: Self.ringA, cluster: "prod")] {
             let text = String(decoding: frame, as: UTF8.self)
             #expect(!text.contains("SECRETNAME") && !text.contains("prod") && !text.contains("198.18"))
