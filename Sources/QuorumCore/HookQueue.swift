@@ -27,15 +27,11 @@ public struct HookQueue: Sendable {
         running = nil
     }
 
-    public struct Next: Sendable, Equatable {
+    public struct Next: Sendable {
         /// The hook to start now, if any.
         public var start: HookRun?
         /// Hooks not started, each with why: report each as finished to the core.
         public var skipped: [(HookRun, String)]
-
-        public static func == (a: Next, b: Next) -> Bool {
-            a.start == b.start && a.skipped.map(\.0) == b.skipped.map(\.0) && a.skipped.map(\.1) == b.skipped.map(\.1)
-        }
     }
 
     /// When no hook runs: which queued hook to start now, and which to skip.

@@ -49,9 +49,11 @@ extension QuorumInstance {
             out.append(.notice(.peerRefused(name: id.name, reason: "peer table full (\(configuration.maximumPeers))")))
             return
         }
+        // A new name seen, or (before any master) a new member: one write for both.
+        var changedOnDisk = false
         if membership.seen.insert(id.name).inserted {
             persistent.seenNames = membership.seen.sorted()
-            out.append(.persist(persistent))
+            changedOnDisk = true
         }
         if let gone = membership.departed[id.name], gone != id.instance { membership.departed[id.name] = nil }
         peers.dispatched.removeValue(forKey: id.name)
@@ -83,8 +85,9 @@ extension QuorumInstance {
             // has seen others never again starts as a lone cluster of one.
             membership.addBeforeAnyMaster(id)
             persistent.membership = membership.list
-            out.append(.persist(persistent))
+            changedOnDisk = true
         }
+        if changedOnDisk { out.append(.persist(persistent)) }
         // Greet at once: our view of the master and membership reach the newcomer in one round trip.
         sendListIfNeeded(to: id.name, into: &out)
         out.append(.send(.heartbeat(heartbeat(for: id.name, now: now)), to: id.name))
