@@ -85,6 +85,9 @@ public enum Notice: Sendable, Equatable {
     case candidacyFailed(epoch: UInt64, reason: String)
     case steppingDown(epoch: UInt64, cause: RoleChangeCause)
     case membershipChanged(stamp: MembershipStamp, size: Int)
+    /// Another cluster, whose list outranks this node's, was met (heard from `via`): this
+    /// node's cluster dissolves into it.
+    case clusterMet(size: Int, stamp: MembershipStamp, via: String)
     /// A second process named `name` (this node's name, or a member's) at that address.
     case duplicateName(name: String, address: String, port: UInt16)
     /// This node's name is held by a live member (`holder`): a second process with one name.
@@ -118,6 +121,8 @@ public enum Notice: Sendable, Equatable {
         case .candidacyFailed(let e, let why): "\(node) candidacy in epoch \(e) failed: \(why)"
         case .steppingDown(let e, let cause): "\(node) steps down as master of epoch \(e) (\(cause.rawValue))"
         case .membershipChanged(let s, let n): "\(node) membership \(s): \(n) members"
+        case .clusterMet(let n, let s, let via):
+            "\(node) met another cluster through \(via) (\(n) members, membership \(s)) that outranks its own; joining it"
         case .duplicateName(let n, let a, let p):
             n == node ? "\(node) sees another node with its own name at \(a):\(p); refusing it"
                 : "\(node) sees a second node named \(n) at \(a):\(p) while \(n) is not known to be gone; refusing it"

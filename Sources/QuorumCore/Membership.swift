@@ -41,6 +41,10 @@ struct Membership: Sendable {
 
     func isMember(_ name: String) -> Bool { members.contains { $0.name == name } }
 
+    /// Whether the list itself (members, or the list before a change) names `name`, goodbyes
+    /// aside: the test for whether a list or a master belongs to this node's cluster.
+    func names(_ name: String) -> Bool { list.names(name) }
+
     /// A voter: a member, or during a change a member of the list before it (a quorum then
     /// needs a majority of both lists).
     func isVoter(_ name: String) -> Bool { isMember(name) || (previous ?? []).contains { $0.name == name } }

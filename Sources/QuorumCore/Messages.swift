@@ -27,15 +27,39 @@ public struct MembershipList: Sendable, Equatable {
     public var members: [MemberEntry]
     /// The list before the change, while the change is not yet known to a quorum of it.
     public var previous: [MemberEntry]?
+    /// Which cluster the list belongs to: drawn by the master that elected itself from a
+    /// brand-new list, and kept by every list after it; 0 for a new list (and for lists
+    /// written before clusters were told apart, which match any).
+    public var cluster: UInt64
 
-    public init(epoch: UInt64, version: UInt64, members: [MemberEntry], previous: [MemberEntry]? = nil) {
+    public init(epoch: UInt64, version: UInt64, members: [MemberEntry], previous: [MemberEntry]? = nil, cluster: UInt64 = 0) {
         self.epoch = epoch
         self.version = version
         self.members = members
         self.previous = previous
+        self.cluster = cluster
+    }
+
+    /// Whether both lists belong to one cluster (an unknown cluster matches any).
+    public func isSameCluster(as other: MembershipList) -> Bool {
+        cluster == 0 || other.cluster == 0 || cluster == other.cluster
     }
 
     public var stamp: MembershipStamp { MembershipStamp(epoch: epoch, version: version) }
+
+    /// Whether `name` is a member, or a member of the list before an unfinished change.
+    public func names(_ name: String) -> Bool {
+        members.contains { $0.name == name } || (previous ?? []).contains { $0.name == name }
+    }
+
+    /// The order in which two clusters that meet decide which one the other joins: more
+    /// members first, then the newer stamp, then the member names. Both sides compute the
+    /// same answer from the same two lists.
+    public func outranks(_ other: MembershipList) -> Bool {
+        if members.count != other.members.count { return members.count > other.members.count }
+        if stamp != other.stamp { return stamp > other.stamp }
+        return members.map(\.name).sorted().lexicographicallyPrecedes(other.members.map(\.name).sorted())
+    }
 }
 
 public struct MembershipStamp: Comparable, Hashable, Sendable, CustomStringConvertible {

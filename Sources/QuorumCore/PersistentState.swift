@@ -4,8 +4,9 @@
 /// A vote must be on disk before the reply that grants it is sent, so a restarted node can
 /// never vote twice in one epoch.
 public struct PersistentState: Sendable, Equatable {
-    /// 2 adds the joint list's `previous` members and the names seen; version 1 files are read.
-    public static let formatVersion: UInt8 = 2
+    /// 2 adds the joint list's `previous` members and the names seen, 3 the list's cluster;
+    /// files of versions 1 and 2 are read.
+    public static let formatVersion: UInt8 = 3
 
     public var votedEpoch: UInt64 = 0
     public var votedFor: String? = nil
@@ -41,6 +42,7 @@ public struct PersistentState: Sendable, Equatable {
             } else {
                 w.u8(0)
             }
+            w.u64(c.cluster)
         } else {
             w.u8(0)
         }
@@ -87,7 +89,9 @@ public struct PersistentState: Sendable, Equatable {
                     case let other: throw WireError.badValue("previous-list flag", Int(other))
                     }
                 }
-                membership = MembershipList(epoch: e, version: ver, members: members, previous: previous)
+                var cluster: UInt64 = 0
+                if v >= 3 { cluster = try r.u64() }
+                membership = MembershipList(epoch: e, version: ver, members: members, previous: previous, cluster: cluster)
             case let other: throw WireError.badValue("membership flag", Int(other))
             }
             if v >= 2 {

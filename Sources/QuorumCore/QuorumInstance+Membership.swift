@@ -21,9 +21,9 @@ extension QuorumInstance {
         let next: MembershipList
         if list.previous != nil {
             // The joint list is known to a quorum of both: the change is done.
-            next = MembershipList(epoch: m.epoch, version: list.version + 1, members: list.members)
+            next = MembershipList(epoch: m.epoch, version: list.version + 1, members: list.members, cluster: list.cluster)
         } else if let change = nextChange(now: now) {
-            next = MembershipList(epoch: m.epoch, version: list.version + 1, members: change, previous: list.members)
+            next = MembershipList(epoch: m.epoch, version: list.version + 1, members: change, previous: list.members, cluster: list.cluster)
         } else {
             return
         }
@@ -44,7 +44,10 @@ extension QuorumInstance {
         if let gone = list.first(where: { membership.departed[$0.name] != nil }) {
             return list.filter { $0.name != gone.name }
         }
-        let newcomers = peers.alive(now: now).filter { !membership.isMember($0.name) }
+        // Only a node that follows this master: one settled in another cluster does not.
+        let newcomers = peers.alive(now: now).filter {
+            !membership.isMember($0.name) && $0.following?.name == name && $0.following?.instance == identity.instance
+        }
         guard let next = newcomers.first?.identity else { return nil }
         return membership.members + [next]
     }
@@ -54,7 +57,7 @@ extension QuorumInstance {
     private mutating func plantedOldChange(_ m: inout Mastership, now: Instant, into out: inout [Directive]) {
         let list = membership.list
         if let gone = list.members.first(where: { membership.departed[$0.name] != nil }) {
-            let next = MembershipList(epoch: m.epoch, version: list.version + 1, members: list.members.filter { $0.name != gone.name })
+            let next = MembershipList(epoch: m.epoch, version: list.version + 1, members: list.members.filter { $0.name != gone.name }, cluster: list.cluster)
             m.unsettled = next.stamp
             state = .master(m)
             publish(next, into: &out)
@@ -66,7 +69,7 @@ extension QuorumInstance {
             state = .master(m)
         }
         guard let change = nextChange(now: now) else { return }
-        let next = MembershipList(epoch: m.epoch, version: list.version + 1, members: change)
+        let next = MembershipList(epoch: m.epoch, version: list.version + 1, members: change, cluster: list.cluster)
         m.unsettled = next.stamp
         state = .master(m)
         publish(next, into: &out)
@@ -83,8 +86,8 @@ extension QuorumInstance {
 
     /// A newer list from a master (or relayed by anyone): adopt it, persist it, and
     /// acknowledge it to the sender at once, so the master's change is not held up a heartbeat.
-    mutating func adopt(_ c: MembershipList, from sender: String, now: Instant, into out: inout [Directive]) {
-        guard c.stamp > membership.stamp else { return }
+    mutating func adopt(_ c: MembershipList, from sender: String, evenIfOlder: Bool = false, now: Instant, into out: inout [Directive]) {
+        guard c.stamp > membership.stamp || (evenIfOlder && c != membership.list) else { return }
         if case .master(let m) = state, c.epoch <= m.epoch { return }
         // Names that said goodbye to us stay out until the master admits them again.
         membership.replace(with: c)
@@ -98,9 +101,12 @@ extension QuorumInstance {
         out.append(.send(.heartbeat(heartbeat(for: sender, now: now)), to: sender))
     }
 
-    mutating func sendListIfNeeded(to peer: String, into out: inout [Directive]) {
+    /// Sends this node's list to `peer` once per stamp, when the peer's is older (or, with
+    /// `evenIfNewer`, whenever it differs: a peer of another cluster ranks the two lists).
+    mutating func sendListIfNeeded(to peer: String, evenIfNewer: Bool = false, into out: inout [Directive]) {
         guard membership.stamp != .bootstrap, var p = peers[peer], p.linkUp else { return }
-        if p.membershipSent == membership.stamp || p.membership >= membership.stamp { return }
+        if p.membershipSent == membership.stamp || p.membership == membership.stamp { return }
+        if p.membership > membership.stamp, !evenIfNewer { return }
         p.membershipSent = membership.stamp
         peers[peer] = p
         out.append(.send(.members(membership.list), to: peer))

@@ -25,7 +25,7 @@ extension QuorumInstance {
         case .voteReply(let epoch, let granted):
             onVoteReply(epoch: epoch, granted: granted, from: from, now: now, into: &out)
         case .members(let c):
-            adopt(c, from: from, now: now, into: &out)
+            onList(c, from: from, now: now, into: &out)
         case .resign(let epoch):
             if let pr = promise, pr.name == from, pr.epoch == epoch { releasePromise(now: now, into: &out) }
         case .bye:
@@ -49,20 +49,30 @@ extension QuorumInstance {
         peers[from] = p
         highestEpoch = max(highestEpoch, h.epoch)
 
+        let followed = currentMaster(now: now)
         if let held = h.holding {
             acceptMaster(from, instance: p.identity.instance, epoch: held, now: now, into: &out)
+            // A master followed for the first time hears so at once: it admits only followers.
+            if let m = currentMaster(now: now), m.name == from, m != followed {
+                out.append(.send(.heartbeat(heartbeat(for: from, now: now)), to: from))
+            }
         } else if let pr = promise, pr.isMaster, pr.name == from, pr.instance == p.identity.instance {
             // It no longer holds its epoch: it stepped down and its hook has finished.
             releasePromise(now: now, into: &out)
         }
         // A follower of a newer master tells an old master that it has been replaced.
-        if let held = heldEpoch, let f = h.following, f.epoch > held, f.name != name {
+        // (Only a master of this cluster counts: another cluster's epochs say nothing here.)
+        if let held = heldEpoch, let f = h.following, f.epoch > held, f.name != name, !isForeignMaster(f.name) {
             stepDownSuperseded(now: now, into: &out)
         }
-        if h.membership < membership.stamp { sendListIfNeeded(to: from, into: &out) }
+        // A node of another cluster (or a newcomer) learns this node's list, to rank the two.
+        if h.membership < membership.stamp || (h.membership != membership.stamp && !membership.names(from)) {
+            sendListIfNeeded(to: from, evenIfNewer: true, into: &out)
+        }
     }
 
     mutating func acceptMaster(_ master: String, instance: UInt64, epoch: UInt64, now: Instant, into out: inout [Directive]) {
+        guard !isForeignMaster(master) else { return }
         guard epoch >= highestEpoch || epoch >= (promise?.epoch ?? 0) else { return }
         if let pr = promise, pr.until > now, pr.epoch > epoch { return }
         if let pr = promise, pr.until > now, pr.epoch == epoch, pr.name != master { return }

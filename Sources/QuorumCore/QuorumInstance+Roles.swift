@@ -73,8 +73,18 @@ extension QuorumInstance {
         case .leave(let code):
             state = .dispatched
             say(.bye, into: &out)
+            persistDeparture(into: &out)
             out.append(.exit(code: code))
         }
+    }
+
+    /// A goodbye consents to this node's removal: its peers stop counting it at once. So the
+    /// list on disk must not count it either, or a later start could win a tie-breaker or a
+    /// quorum with it. The next start is a newcomer that keeps its epochs, its votes and the
+    /// names it has seen (docs/protocol.md, "Leaving and dying").
+    mutating func persistDeparture(into out: inout [Directive]) {
+        persistent.membership = MembershipList(epoch: 0, version: 0, members: [identity])
+        out.append(.persist(persistent))
     }
 
     mutating func leave(code: Int32, cause: RoleChangeCause, now: Instant, into out: inout [Directive]) {
@@ -95,6 +105,7 @@ extension QuorumInstance {
             setRole(.dispatched, cause: cause, now: now, into: &out)
             say(.bye, into: &out)
             state = .dispatched
+            persistDeparture(into: &out)
             out.append(.exit(code: code))
         }
     }

@@ -34,6 +34,8 @@ extension QuorumInstance {
             return persistent.votedFor == candidate ? .grant : .refuse(sendList: false)
         }
         guard membership.isMember(candidate) else { return .refuse(sendList: true) }
+        // This node's cluster is dissolving into one that outranks it.
+        if outrankingCluster != nil { return .refuse(sendList: false) }
         if stamp < membership.stamp { return .refuse(sendList: true) }
         guard expectedNodesSeen else { return .refuse(sendList: false) }
         // Still promised to a live master (or to another candidate): answer once that ends.
@@ -111,8 +113,23 @@ extension QuorumInstance {
         return max(requestedAt, sent)
     }
 
+    /// The wall clock now, in milliseconds, by this start's birth and the time since.
+    func wallClockMilliseconds(now: Instant) -> UInt64 {
+        UInt64(max(0, identity.birth &+ (now - startedAt).nanosecondsClamped / 1_000_000))
+    }
+
+    /// A count of votes that no earlier master's quorum need share a member with — a new list
+    /// of a node that has known epochs before (it left a cluster), or a list that leans on an
+    /// operator's `forget` — cannot learn the epochs other masters held since: its epoch
+    /// starts above the wall clock's milliseconds, like a node without state
+    /// (docs/protocol.md, "Epochs").
+    var candidacyNeedsWallClockEpoch: Bool {
+        (membership.stamp == .bootstrap && highestEpoch > 0) || membership.departed.values.contains(0)
+    }
+
     mutating func startCandidacy(now: Instant, into out: inout [Directive]) {
-        let epoch = max(highestEpoch, persistent.votedEpoch, epochFloor) + 1
+        let wallFloor = candidacyNeedsWallClockEpoch && planted != .lostStateEpoch ? wallClockMilliseconds(now: now) : 0
+        let epoch = max(highestEpoch, persistent.votedEpoch, epochFloor, wallFloor) + 1
         highestEpoch = epoch
         persistent.votedEpoch = epoch
         persistent.votedFor = name
@@ -120,7 +137,7 @@ extension QuorumInstance {
         out.append(.persist(persistent))
         // A new term: only this candidacy's votes (and later heartbeats) back its lease.
         for peerName in peers.names { peers[peerName]?.acknowledgedAt = nil }
-        state = .candidate(Candidacy(epoch: epoch, startedAt: now, deadline: now + timing.candidacyTimeout, votes: [name], refusals: []))
+        state = .candidate(Candidacy(epoch: epoch, startedAt: now, deadline: now + timing.candidacyTimeout, votes: [name], refusals: [], wallClockEpoch: wallFloor > 0))
         out.append(.notice(.candidacyStarted(epoch: epoch, size: membership.members.count)))
         for p in peers.alive(now: now) where membership.isVoter(p.name) {
             requestVote(from: p.name, epoch: epoch, now: now, into: &out)
@@ -145,7 +162,14 @@ extension QuorumInstance {
         } else if membership.isQuorum(c.votes) {
             // Win only with a lease that has not already ended: the votes' promises must
             // still run, or the master hook would start for a role this node cannot hold.
-            if leaseBacked(now: now) > now {
+            // An epoch taken from the wall clock wins only after its vote is on disk (a later
+            // event) and soon: after a stall (a slow fsync) a cluster formed meanwhile may
+            // hold a higher one, so it runs again with a fresh epoch.
+            if c.wallClockEpoch, now == c.startedAt {
+                return
+            } else if c.wallClockEpoch, now >= c.startedAt + timing.heartbeatInterval * 2 {
+                failCandidacy(c, reason: "it stalled for \(now - c.startedAt); its epoch may be stale", now: now, into: &out)
+            } else if leaseBacked(now: now) > now {
                 becomeMaster(c, now: now, into: &out)
             } else {
                 failCandidacy(c, reason: "the votes came too late to back a lease", now: now, into: &out)
@@ -170,7 +194,10 @@ extension QuorumInstance {
         pendingVote = nil
         masterEpoch = c.epoch
         knewAMaster = true
-        let own = MembershipList(epoch: c.epoch, version: 1, members: membership.list.members, previous: membership.list.previous)
+        // A master elected from a brand-new list founds a cluster: it names it (see
+        // QuorumInstance+Clusters.swift); every later list keeps the name.
+        let cluster = membership.stamp == .bootstrap || membership.list.cluster == 0 ? (identity.instance ^ c.epoch) | 1 : membership.list.cluster
+        let own = MembershipList(epoch: c.epoch, version: 1, members: membership.list.members, previous: membership.list.previous, cluster: cluster)
         state = .master(Mastership(epoch: c.epoch, unsettled: planted == .changeBeforeOwnList ? nil : own.stamp, requestedAt: c.startedAt))
         publish(own, into: &out)
         nextHeartbeat = now

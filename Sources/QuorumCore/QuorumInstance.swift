@@ -41,6 +41,9 @@ public struct QuorumInstance: Sendable {
         var deadline: Instant
         var votes: Set<String>
         var refusals: Set<String>
+        /// The epoch was taken above the wall clock (see `candidacyNeedsWallClockEpoch`): it
+        /// is good only if the candidacy wins at once, not after a stall.
+        var wallClockEpoch = false
     }
 
     struct Mastership: Sendable {
@@ -75,6 +78,9 @@ public struct QuorumInstance: Sendable {
     var state: State = .follower
     var peers: PeerTable
     var promise: Promise?
+    /// The list of another cluster this node has met that outranks its own: this node's
+    /// cluster joins it (see QuorumInstance+Clusters.swift).
+    var outrankingCluster: MembershipList?
     var pendingVote: (name: String, epoch: UInt64, stamp: MembershipStamp)?
     var highestEpoch: UInt64
     /// The epoch of the last master this node knew (its own included): the fencing number.
@@ -203,6 +209,8 @@ public struct QuorumInstance: Sendable {
                 stepDown(cause: .leaseExpired, now: now, into: &out)
             } else if !quorate {
                 stepDown(cause: .quorumLost, now: now, into: &out)
+            } else if outrankingCluster != nil {
+                stepDown(cause: .superseded, now: now, into: &out)
             } else if let w = wanted(now: now), w.name != name {
                 stepDown(cause: .handover, now: now, into: &out)
             } else {
@@ -217,8 +225,10 @@ public struct QuorumInstance: Sendable {
             return
         }
 
+        joinOutrankingCluster(now: now, into: &out)
+        quorate = isQuorate(now: now)
         resolveCandidacy(now: now, quorate: quorate, into: &out)
-        if case .follower = state, settled || knowsCluster, now >= candidacyNotBefore, isMember, expectedNodesSeen, quorate,
+        if case .follower = state, outrankingCluster == nil, settled || knowsCluster, now >= candidacyNotBefore, isMember, expectedNodesSeen, quorate,
            promise.map({ $0.until <= now }) ?? true, wanted(now: now)?.name == name {
             startCandidacy(now: now, into: &out)
             resolveCandidacy(now: now, quorate: quorate, into: &out)
@@ -253,7 +263,10 @@ public struct QuorumInstance: Sendable {
         if let pr = promise { consider(pr.until) }
         if let p = peers.nextChange(after: now) { consider(p) }
         switch state {
-        case .candidate(let c): consider(c.deadline)
+        case .candidate(let c):
+            consider(c.deadline)
+            // Won by this node's own vote: decide on the next event, after the vote is on disk.
+            if membership.isQuorum(c.votes) { t = min(t, now) }
         case .master: consider(leaseEnd(now: now))
         default: break
         }

@@ -82,13 +82,17 @@ public enum WireFormat {
             payload.u64(c.version)
             payload.u16(UInt16(clamping: c.members.count))
             for m in c.members.prefix(maximumMembers) { payload.identity(m) }
-            // A joint list carries the list before the change; a plain one ends here, as
-            // in the first format.
+            // A joint list carries the list before the change, and a list of a known cluster
+            // its cluster after that; a plain list of no known cluster ends here, as in the
+            // first format.
             if let previous = c.previous {
                 payload.u8(1)
                 payload.u16(UInt16(clamping: previous.count))
                 for m in previous.prefix(maximumMembers) { payload.identity(m) }
+            } else if c.cluster != 0 {
+                payload.u8(0)
             }
+            if c.cluster != 0 { payload.u64(c.cluster) }
         case .resign(let epoch):
             type = .resign
             payload.u64(epoch)
@@ -180,13 +184,19 @@ public enum WireFormat {
             guard count <= maximumMembers else { throw .tooLong("member list", count) }
             let members = try r.identities(count: count)
             var previous: [MemberEntry]? = nil
+            var cluster: UInt64 = 0
             if !r.isAtEnd {
-                guard try r.u8() == 1 else { throw .badValue("previous-list flag", 0) }
-                let n = Int(try r.u16())
-                guard n <= maximumMembers else { throw .tooLong("previous member list", n) }
-                previous = try r.identities(count: n)
+                switch try r.u8() {
+                case 0: break
+                case 1:
+                    let n = Int(try r.u16())
+                    guard n <= maximumMembers else { throw .tooLong("previous member list", n) }
+                    previous = try r.identities(count: n)
+                case let other: throw .badValue("previous-list flag", Int(other))
+                }
+                if !r.isAtEnd { cluster = try r.u64() }
             }
-            message = .members(MembershipList(epoch: epoch, version: version, members: members, previous: previous))
+            message = .members(MembershipList(epoch: epoch, version: version, members: members, previous: previous, cluster: cluster))
         case .resign:
             message = .resign(epoch: try r.u64())
         case .bye:

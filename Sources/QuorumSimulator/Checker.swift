@@ -84,6 +84,8 @@ public struct SafetyChecker: Sendable {
 
     /// `true` while `p`'s open tenure began as a brand-new cluster of one.
     public func isLoneTenure(_ p: ProcessID) -> Bool { open[p]?.lone ?? false }
+    /// Whether the process's last tenure (open or ended) began as a brand-new cluster of one.
+    public func lastTenureWasLone(_ p: ProcessID) -> Bool { history.last { $0.process == p }?.lone ?? false }
 
     public mutating func record(_ rule: Rule, at time: Instant, _ detail: String) {
         findings.append(Finding(time: time, rule: rule, detail: detail))

@@ -3,7 +3,7 @@ import QuorumCore
 /// One host's monotonic clock, as a function of global simulated time.
 ///
 /// The product reads `CLOCK_BOOTTIME`: it runs at the host's own rate, counts while the host
-/// is suspended, and may jump forward (a VM migrated, a stall of the hypervisor). Each host
+/// is suspended, and so jumps forward over a stall of the hypervisor or a VM migration. Each host
 /// starts at an origin of its own, so instants of two nodes are never comparable, as on
 /// real hosts. The planted hole `stoppedClock` makes the clock stop while its host is
 /// suspended (`CLOCK_MONOTONIC`).
@@ -44,12 +44,6 @@ struct NodeClock: Sendable {
         anchorLocal = local(g).nanoseconds
         anchorGlobal = g.nanoseconds
         if stoppedAt != nil { stoppedAt = g.nanoseconds }
-    }
-
-    /// The clock jumps forward by `d` at global time `g`.
-    mutating func jump(by d: Duration, at g: Instant) {
-        rebase(at: g)
-        anchorLocal &+= d.nanosecondsClamped
     }
 
     mutating func stop(at g: Instant) {

@@ -183,10 +183,12 @@ extension World {
             guard slots[i].status == .running else { return }
             trace.fault(now, .pause, "pause \(slots[i].name)")
             slots[i].status = .paused
+            slots[i].hooks.stalledDuringRun = slots[i].hooks.running != nil
         case .suspend(let i):
             guard slots[i].status == .running else { return }
             trace.fault(now, .suspend, "suspend \(slots[i].name)'s host")
             slots[i].status = .suspended
+            slots[i].hooks.stalledDuringRun = slots[i].hooks.running != nil
             if options.plantedHole == .stoppedClock {
                 slots[i].clock.stop(at: now)
                 scheduleWake(i)
@@ -201,10 +203,15 @@ extension World {
             slots[i].status = .running
             proceed(i)
         case .clockJump(let i, let d):
-            guard slots[i].isAlive else { return }
-            trace.fault(now, .clockJump, "\(slots[i].name)'s clock jumps forward by \(d)")
-            slots[i].clock.jump(by: d, at: now)
-            scheduleWake(i)
+            // A monotonic clock leaps forward only over time its host did not run (a VM
+            // stalled or migrated): the host freezes for `d`, and its clock, which counts the
+            // stall, reads `d` later on resume. A clock that leaps while its process runs
+            // would shorten a voter's promise by the leap (docs/protocol.md, "Clock drift").
+            guard slots[i].status == .running else { return }
+            trace.fault(now, .clockJump, "\(slots[i].name)'s host stalls for \(d); its clock jumps forward by as much")
+            slots[i].status = .suspended
+            slots[i].hooks.stalledDuringRun = slots[i].hooks.running != nil
+            queue.push(at: now + d, .fault(.resume(i)))
         case .leave(let i):
             guard slots[i].status == .running else { return }
             trace.fault(now, .leave, "leave \(slots[i].name)")

@@ -84,7 +84,8 @@ public enum FaultKind: String, Sendable, CaseIterable, Comparable {
     /// The host is suspended: the process stops and its clock (CLOCK_BOOTTIME) goes on, so it
     /// has jumped on resume.
     case suspend
-    /// The node's clock jumps forward.
+    /// The node's host stalls (a VM stalled or migrated) and its clock jumps forward by the
+    /// stall on resume.
     case clockJump = "clock-jump"
     /// Each node's clock runs at its own rate (within ±2 %), for the whole schedule.
     case clockRate = "clock-rate"

@@ -77,7 +77,7 @@ public struct SimulatedCluster {
     public mutating func leave(_ name: String) { world.apply(.leave(index(name))); settle() }
     public mutating func partition(_ groups: [[String]]) { world.apply(.partition(groups.map { $0.map(index) })); settle() }
     public mutating func heal() { world.apply(.heal); settle() }
-    /// The node's host clock jumps forward.
+    /// The node's host stalls for `d`; its clock jumps forward by as much.
     public mutating func jumpClock(of name: String, by d: Duration) { world.apply(.clockJump(index(name), d)); settle() }
     /// fsync on the node's host takes long (drawn) for `d`.
     public mutating func slowDisk(on name: String, for d: Duration) { world.apply(.slowDisk(index(name), until: world.now + d)); settle() }

@@ -34,10 +34,11 @@ struct World {
         /// Exited with code 2 (its name is taken): not restarted by faults.
         var noRestart = false
         var lastExit: Int32? = nil
-        /// This start had no state, and its process has not linked with anyone yet: while it
+        /// This start had no state, or a new list only (a brand-new cluster, or the node
+        /// left), and its process has not linked with anyone yet: while it
         /// is master of a list of itself alone, it is a brand-new cluster of one that never
         /// met this one (docs/protocol.md, "A node without state, alone").
-        var startedWithoutState = false
+        var startedAsNewcomer = false
         var everLinked = false
         /// An operator forgot this node (see `mustWaitForTheForgetting`).
         var forgotten = false
@@ -315,7 +316,7 @@ struct World {
         slots[i].status = .running
         slots[i].lastExit = nil
         if wipe { slots[i].disk = nil }
-        slots[i].startedWithoutState = slots[i].disk == nil
+        slots[i].startedAsNewcomer = (slots[i].disk?.membership?.stamp ?? .bootstrap) == .bootstrap
         slots[i].forgotten = false
         slots[i].everLinked = false
         let identity = NodeIdentity(

@@ -32,11 +32,11 @@ extension World {
         return views
     }
 
-    /// A process that started without state, never linked with anyone, and is master of a
+    /// A process that started as a newcomer (no state, or it had left), never linked with anyone, and is master of a
     /// list of itself alone: by every sign a brand-new cluster of one (documented, not a
     /// split of this cluster; its epoch must still exceed every earlier master's).
     func isLoneNewCluster(_ i: Int) -> Bool {
-        guard slots[i].startedWithoutState, !slots[i].everLinked, let node = slots[i].instance else { return false }
+        guard slots[i].startedAsNewcomer, !slots[i].everLinked, let node = slots[i].instance else { return false }
         return node.memberNames == [slots[i].name]
     }
 

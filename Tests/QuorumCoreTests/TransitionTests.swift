@@ -203,10 +203,14 @@ struct TransitionTests {
         h.run(for: .milliseconds(800), talking: ["C"])
         h.handle(.message(.voteReply(epoch: 1, granted: true), from: "C"))
         #expect(h.node.role == .master)
-        // An older node arrives (a healed partition): the master is admitted-checked, then steps down.
+        // An older node arrives (a healed partition) and follows the master: it is admitted,
+        // then the master steps down for it.
         h.handle(.linkUp(id("A", birth: 1_000, port: 7001)))
-        h.heartbeat(from: "C", following: MasterClaim(name: "B", instance: 7002, epoch: 1), epoch: 1, echo: 1, stamp: h.node.membershipStamp)
-        let d = h.heartbeat(from: "A", epoch: 0, stamp: h.node.membershipStamp)
+        let following = MasterClaim(name: "B", instance: 7002, epoch: 1)
+        h.heartbeat(from: "A", following: following, epoch: 0, stamp: h.node.membershipStamp)
+        h.heartbeat(from: "C", following: following, epoch: 1, echo: 1, stamp: h.node.membershipStamp)
+        #expect(h.node.memberNames.contains("A"), "admitted once its own list was on a quorum")
+        let d = h.heartbeat(from: "A", following: following, epoch: 0, sequence: 2, stamp: h.node.membershipStamp)
         let hook = (h.log.hooks.last)!
         #expect(hook.role == .slave && hook.previousRole == .master && hook.cause == .handover)
         #expect(d.sends("resign").isEmpty && h.log.sends("resign").isEmpty, "no resign while the hook runs")

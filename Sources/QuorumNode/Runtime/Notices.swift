@@ -174,6 +174,11 @@ final class Notices {
             m["quorum.membership"] = "\(stamp)"
             m["quorum.members"] = "\(size)"
             logger.log(level: level, "\(line)", metadata: m)
+        case .clusterMet(let size, let stamp, let via):
+            m["quorum.peer"] = "\(via)"
+            m["quorum.membership"] = "\(stamp)"
+            m["quorum.members"] = "\(size)"
+            logger.warning("\(line)", metadata: m)
         case .duplicateName(let name, let address, let port):
             m["quorum.peer"] = "\(name)"
             m["quorum.peer.address"] = "\(address):\(port)"
