@@ -18,6 +18,8 @@ struct WireFormatTests {
         .voteReply(epoch: 4, granted: false),
         .members(MembershipList(epoch: 2, version: 9, members: [a, long])),
         .members(MembershipList(epoch: 1, version: 1, members: [])),
+        .members(MembershipList(epoch: 3, version: 4, members: [a], cluster: 0x5eed)),
+        .members(MembershipList(epoch: 3, version: 5, members: [a, long], previous: [a], cluster: 0x5eed)),
         .resign(epoch: 12),
         .bye,
         .forget(name: "C"),
@@ -121,6 +123,8 @@ struct WireFormatTests {
         let s = PersistentState(votedEpoch: 5, votedFor: "A", highestEpoch: 6, membership: MembershipList(epoch: 5, version: 2, members: [Self.a, Self.long]))
         #expect(try PersistentState(decoding: s.encoded()) == s)
         #expect(try PersistentState(decoding: PersistentState().encoded()) == PersistentState())
+        let clustered = PersistentState(highestEpoch: 6, membership: MembershipList(epoch: 5, version: 2, members: [Self.a], previous: [Self.a, Self.long], cluster: 77))
+        #expect(try PersistentState(decoding: clustered.encoded()) == clustered)
         #expect(throws: PersistentState.DecodeError.notAStateFile) { try PersistentState(decoding: [1, 2, 3]) }
         var newer = s.encoded()
         newer[2] = 7
