@@ -28,6 +28,7 @@ public struct SafetyChecker: Sendable {
         case quorumNotReal = "master without a real quorum"
         case hookOutsideLease = "master hook outside the lease"
         case handoverOverlap = "planned handover overlaps"
+        case needlessStepDown = "a master stepped down with a quorum around it"
         case agreement = "no agreement after a heal"
         case liveness = "liveness"
     }

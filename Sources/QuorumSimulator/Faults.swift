@@ -154,7 +154,29 @@ extension World {
         }
     }
 
+    /// A process cut off while its hook runs: a step-down it was making has failed from then
+    /// on (its peers can no longer wait for it), it is no planned handover.
+    mutating func markHooksCutOff() {
+        for i in slots.indices where slots[i].hooks.running != nil
+            && blocked.contains(where: { $0.from == i || $0.to == i }) {
+            slots[i].hooks.failedDuringRun = true
+        }
+    }
+
     mutating func apply(_ fault: Fault) {
+        noteDisturbances()
+        applyFault(fault)
+        noteDisturbances()
+    }
+
+    /// Records, before and after each fault, which directions are cut and which hosts are
+    /// not running freely (for the needless step-down rule).
+    mutating func noteDisturbances() {
+        for p in blocked { lastBlocked[p] = now }
+        for i in slots.indices where slots[i].status != .running || slots[i].clock.isStopped { slots[i].disturbedAt = now }
+    }
+
+    private mutating func applyFault(_ fault: Fault) {
         switch fault {
         case .crash(var i):
             let ofMaster = i < 0
@@ -183,12 +205,12 @@ extension World {
             guard slots[i].status == .running else { return }
             trace.fault(now, .pause, "pause \(slots[i].name)")
             slots[i].status = .paused
-            slots[i].hooks.stalledDuringRun = slots[i].hooks.running != nil
+            slots[i].hooks.failedDuringRun = slots[i].hooks.running != nil
         case .suspend(let i):
             guard slots[i].status == .running else { return }
             trace.fault(now, .suspend, "suspend \(slots[i].name)'s host")
             slots[i].status = .suspended
-            slots[i].hooks.stalledDuringRun = slots[i].hooks.running != nil
+            slots[i].hooks.failedDuringRun = slots[i].hooks.running != nil
             if options.plantedHole == .stoppedClock {
                 slots[i].clock.stop(at: now)
                 scheduleWake(i)
@@ -210,7 +232,7 @@ extension World {
             guard slots[i].status == .running else { return }
             trace.fault(now, .clockJump, "\(slots[i].name)'s host stalls for \(d); its clock jumps forward by as much")
             slots[i].status = .suspended
-            slots[i].hooks.stalledDuringRun = slots[i].hooks.running != nil
+            slots[i].hooks.failedDuringRun = slots[i].hooks.running != nil
             queue.push(at: now + d, .fault(.resume(i)))
         case .leave(let i):
             guard slots[i].status == .running else { return }
@@ -260,13 +282,16 @@ extension World {
             let rest = primaries.filter { !side.contains($0) }
             trace.fault(now, .splitJoin, "split \(side.map { slots[$0].name }.joined(separator: ",")) | \(rest.map { slots[$0].name }.joined(separator: ",")), \(slots[newcomer].name) starts with the master")
             partition([side, rest])
+            markHooksCutOff()
             start(newcomer)
         case .partition(let groups):
             trace.fault(now, .partition, "partition \(groups.map { $0.map { slots[$0].name }.joined(separator: ",") }.joined(separator: " | "))")
             partition(groups)
+            markHooksCutOff()
         case .oneWay(let from, let to):
             trace.fault(now, .oneWay, "one-way: \(slots[to].name) stops hearing \(slots[from].name)")
             blocked.insert(Pair(from: from, to: to))
+            markHooksCutOff()
         case .heal:
             if !blocked.isEmpty { trace.fault(now, nil, "heal") }
             blocked = []

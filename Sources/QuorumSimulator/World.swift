@@ -43,6 +43,11 @@ struct World {
         /// An operator forgot this node (see `mustWaitForTheForgetting`).
         var forgotten = false
 
+        /// The last global instant at which this host was not running freely (paused,
+        /// suspended, stopped, its clock stopped), and when its process last started.
+        var disturbedAt: Instant = .zero
+        var runningSince: Instant = .zero
+
         var isAlive: Bool { status == .running || status == .paused || status == .suspended }
         var isPrimary: Bool { duplicateOf == nil }
     }
@@ -78,6 +83,8 @@ struct World {
     var nextLinkID: UInt64 = 1
     var refusedLinks: [UInt64: Int] = [:]
     var cutSince: [Pair: Instant] = [:]
+    /// The last global instant at which each direction was cut.
+    var lastBlocked: [Pair: Instant] = [:]
     // Checks and records.
     var checker: SafetyChecker
     var trace = Trace()
@@ -237,6 +244,8 @@ struct World {
                     if trace.enabled { log("\(slots[i].name) fsync takes \(took)") }
                     slots[i].pendingDisk = s
                     slots[i].busyUntil = now + took
+                    // A process stuck in fsync is not running freely until it is done.
+                    slots[i].disturbedAt = max(slots[i].disturbedAt, now + took)
                     slots[i].pendingDirectives = Array(directives[(k + 1)...])
                     queue.push(at: now + took, .fsyncDone(node: i, generation: gen))
                     return
@@ -248,6 +257,9 @@ struct World {
                 pumpHooks(i)
             case .notice(let n):
                 if trace.enabled { log(n.description(node: slots[i].name)) }
+                if case .steppingDown(let epoch, let cause) = n, cause == .leaseExpired || cause == .quorumLost {
+                    checkStepDown(of: i, epoch: epoch, cause: cause)
+                }
             case .wakeUp(let at):
                 slots[i].wakeAt = at
                 scheduleWake(i)
@@ -314,6 +326,7 @@ struct World {
         guard slots[i].status == .stopped || slots[i].status == .crashed else { return }
         slots[i].generation += 1
         slots[i].status = .running
+        slots[i].runningSince = now
         slots[i].lastExit = nil
         if wipe { slots[i].disk = nil }
         slots[i].startedAsNewcomer = (slots[i].disk?.membership?.stamp ?? .bootstrap) == .bootstrap

@@ -136,4 +136,38 @@ extension World {
             if trace.enabled { for i in running { log("state: \(slots[i].instance?.debugSummary(now: local(i)) ?? "-")") } }
         }
     }
+
+    /// A master that steps down for its lease or its quorum while, for a whole election
+    /// timeout, a quorum of its plain list (the tie-breaker's half included) ran freely,
+    /// linked to it both ways, followed it and held its list: a needless change of master
+    /// (hole 8's blink). Judged only where nothing could excuse it.
+    mutating func checkStepDown(of i: Int, epoch: UInt64, cause: RoleChangeCause) {
+        guard let node = slots[i].instance, node.previousMemberNames == nil else { return }
+        let since = now - config.timing.electionTimeout
+        func free(_ j: Int) -> Bool {
+            slots[j].status == .running && slots[j].disturbedAt < since && slots[j].runningSince < since
+                && (slots[j].slowDiskUntil.map { $0 < since } ?? true) && !slots.contains { $0.duplicateOf == j && $0.isAlive }
+        }
+        func linked(_ a: Int, _ b: Int) -> Bool {
+            [Pair(from: a, to: b), Pair(from: b, to: a)].allSatisfy { !blocked.contains($0) && (lastBlocked[$0].map { $0 < since } ?? true) }
+        }
+        guard free(i) else { return }
+        let me = slots[i].name
+        let members = node.memberNames
+        var present: Set<String> = [me]
+        for name in members where name != me {
+            guard let j = slots.indices.first(where: { slots[$0].name == name && slots[$0].isPrimary }),
+                  free(j), linked(i, j), let peer = slots[j].instance,
+                  peer.currentMaster(now: local(j))?.name == me, peer.membershipStamp == node.membershipStamp else { continue }
+            present.insert(name)
+        }
+        let t = local(i)
+        let identities = [node.identity] + node.peerStatuses(now: t).filter(\.isMember).map(\.identity)
+        let best = config.metric.best(of: identities.filter { members.contains($0.name) })?.name
+        let quorum = present.count * 2 > members.count
+            || (config.tieBreaker && present.count * 2 == members.count && best.map { present.contains($0) } == true)
+        if quorum {
+            checker.record(.needlessStepDown, at: now, "\(pid(i)) stepped down as master of epoch \(epoch) (\(cause.rawValue)) while \(present.sorted()) of its \(members.count) members were linked, free and following it")
+        }
+    }
 }

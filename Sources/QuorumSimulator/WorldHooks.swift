@@ -10,9 +10,10 @@ extension World {
         var queue = HookQueue()
         var ungated: [HookRun] = []
         var running: (run: HookRun, since: Instant, until: Instant)? = nil
-        /// The process was paused or suspended while `running` ran: a step-down it was making
-        /// is a failure from then on, not a planned handover (docs/protocol.md, "On a pause").
-        var stalledDuringRun = false
+        /// The process was paused, suspended or cut off while `running` ran: a step-down it
+        /// was making is a failure from then on, not a planned handover (docs/protocol.md,
+        /// "On a pause").
+        var failedDuringRun = false
     }
 
     /// When no hook runs: starts the next one the queue allows, and reports each skipped one.
@@ -39,7 +40,7 @@ extension World {
     mutating func startHook(_ i: Int, _ run: HookRun) {
         let took = hookTime()
         slots[i].hooks.running = (run, now, now + took)
-        slots[i].hooks.stalledDuringRun = false
+        slots[i].hooks.failedDuringRun = false
         hookLog.append((now, slots[i].name, run))
         // What the hook is told, when it starts.
         checker.epochReported(at: now, by: pid(i), epoch: run.epoch, what: "\(run.role.rawValue) hook")
@@ -50,7 +51,7 @@ extension World {
             let lone = isLoneNewCluster(i) || checker.isLoneTenure(me)
             let others = lone ? [] : masterViews().filter { !$0.loneNewCluster && !checker.isLoneTenure($0.process) }.map(\.process).filter { $0 != me }
             let steppingDown = slots.indices.filter { j in
-                guard slots[j].isAlive, !slots[j].hooks.stalledDuringRun, let r = slots[j].hooks.running?.run else { return false }
+                guard slots[j].isAlive, !slots[j].hooks.failedDuringRun, let r = slots[j].hooks.running?.run else { return false }
                 return r.previousRole == .master && (r.cause == .handover || r.cause == .leaving)
             }.map(pid).filter { !checker.lastTenureWasLone($0) }
             checker.masterHookStarted(at: now, by: me, epoch: run.epoch, holdsLease: holds, otherMasters: others, steppingDown: steppingDown)
