@@ -162,10 +162,12 @@ extension QuorumInstance {
         } else if membership.isQuorum(c.votes) {
             // Win only with a lease that has not already ended: the votes' promises must
             // still run, or the master hook would start for a role this node cannot hold.
-            // An epoch taken from the wall clock wins only after its vote is on disk (a later
-            // event) and soon: after a stall (a slow fsync) a cluster formed meanwhile may
-            // hold a higher one, so it runs again with a fresh epoch.
-            if c.wallClockEpoch, now == c.startedAt {
+            // A candidacy wins only after its own vote is on disk (on a later event: the
+            // shell writes before it takes the next one), so no process is master of an epoch
+            // its state does not hold. An epoch taken from the wall clock also wins only soon:
+            // after a stall (a slow fsync) a cluster formed meanwhile may hold a higher one,
+            // so it runs again with a fresh epoch.
+            if !c.voteOnDisk {
                 return
             } else if c.wallClockEpoch, now >= c.startedAt + timing.heartbeatInterval * 2 {
                 failCandidacy(c, reason: "it stalled for \(now - c.startedAt); its epoch may be stale", now: now, into: &out)

@@ -44,6 +44,8 @@ public struct QuorumInstance: Sendable {
         /// The epoch was taken above the wall clock (see `candidacyNeedsWallClockEpoch`): it
         /// is good only if the candidacy wins at once, not after a stall.
         var wallClockEpoch = false
+        /// The shell has written the candidate's own vote: it takes the next event only after.
+        var voteOnDisk = false
     }
 
     struct Mastership: Sendable {
@@ -157,6 +159,10 @@ public struct QuorumInstance: Sendable {
         if !started {
             started = true
             out.append(.persist(persistent))
+        }
+        if case .candidate(var c) = state, !c.voteOnDisk {
+            c.voteOnDisk = true
+            state = .candidate(c)
         }
         switch event {
         case .tick:

@@ -267,7 +267,9 @@ extension World {
             if graceful && slots[i].status == .running { deliver(.leaveRequested, to: i) } else { stop(i, status: .stopped) }
         case .forget(let i):
             let name = slots[i].name
-            guard let on = masterIndex() ?? primaries.first(where: { $0 != i && slots[$0].status == .running }) else { return }
+            // On the master, unless the master is the node to forget (a node never forgets itself).
+            let master = masterIndex().flatMap { $0 == i ? nil : $0 }
+            guard let on = master ?? primaries.first(where: { $0 != i && slots[$0].status == .running }) else { return }
             trace.fault(now, .forget, "the operator forgets \(name) on \(slots[on].name)")
             deliver(.forgetRequested(name: name), to: on)
             slots[i].forgotten = true

@@ -25,9 +25,7 @@ public struct SimulationOptions: Sendable {
     /// a long tail: most take milliseconds, some 1 to 4 s.
     public var maximumHookTime: Duration? = nil
     /// The fault kinds a schedule may draw (all by default); for finding which kind finds what.
-    /// By default every kind but `split-join`, which is asked for by name (`--kinds`): with
-    /// it in the draw, other residual violations show (see docs/protocol.md, "Known limits").
-    public var faultKinds: Set<FaultKind> = Set(FaultKind.allCases).subtracting([.splitJoin])
+    public var faultKinds: Set<FaultKind> = Set(FaultKind.allCases)
     /// Record every step (for replaying one seed).
     public var trace: Bool = false
     /// Deliberately broken behaviour, to prove the checks catch it.

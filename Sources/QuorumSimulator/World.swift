@@ -35,11 +35,11 @@ struct World {
         var noRestart = false
         var lastExit: Int32? = nil
         /// This start had no state, or a new list only (a brand-new cluster, or the node
-        /// left), and its process has not linked with anyone yet: while it
-        /// is master of a list of itself alone, it is a brand-new cluster of one that never
-        /// met this one (docs/protocol.md, "A node without state, alone").
+        /// left): with others like it that linked only among themselves, it is a new cluster
+        /// that never met the old one (docs/protocol.md, "A node without state, alone").
         var startedAsNewcomer = false
-        var everLinked = false
+        /// The names this process has linked with (links it took).
+        var linkedWith: Set<String> = []
         /// An operator forgot this node (see `mustWaitForTheForgetting`).
         var forgotten = false
 
@@ -85,6 +85,9 @@ struct World {
     var cutSince: [Pair: Instant] = [:]
     /// The last global instant at which each direction was cut.
     var lastBlocked: [Pair: Instant] = [:]
+    /// When the world first had a master: nodes that start after it and link only among
+    /// themselves form a new cluster apart (see `isLoneNewCluster`).
+    var firstMasterAt: Instant? = nil
     // Checks and records.
     var checker: SafetyChecker
     var trace = Trace()
@@ -198,8 +201,8 @@ struct World {
         if trace.enabled, case .message(let m, let from) = event { log("\(slots[i].name) <- \(from): \(m.kind)") }
         let directives = node.handle(event, now: t)
         slots[i].instance = node
-        if case .linkUp = event, !directives.contains(where: { if case .refuseLink = $0 { true } else { false } }) {
-            slots[i].everLinked = true
+        if case .linkUp(let peer) = event, !directives.contains(where: { if case .refuseLink = $0 { true } else { false } }) {
+            slots[i].linkedWith.insert(peer.name)
         }
         // The status epoch, read after every event that changed something visible (a quiet
         // heartbeat changes no epoch).
@@ -331,7 +334,7 @@ struct World {
         if wipe { slots[i].disk = nil }
         slots[i].startedAsNewcomer = (slots[i].disk?.membership?.stamp ?? .bootstrap) == .bootstrap
         slots[i].forgotten = false
-        slots[i].everLinked = false
+        slots[i].linkedWith = []
         let identity = NodeIdentity(
             name: slots[i].name, instance: rng.next(), address: slots[i].address, port: slots[i].port,
             birth: slots[i].birthOverride ?? (1_700_000_000_000 + now.nanoseconds / 1_000_000))

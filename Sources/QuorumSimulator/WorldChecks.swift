@@ -32,16 +32,26 @@ extension World {
         return views
     }
 
-    /// A process that started as a newcomer (no state, or it had left), never linked with anyone, and is master of a
-    /// list of itself alone: by every sign a brand-new cluster of one (documented, not a
-    /// split of this cluster; its epoch must still exceed every earlier master's).
+    /// A master whose every member started as a newcomer (no state, or after leaving) after
+    /// the world's first master, and linked only with members of that list: by every sign a
+    /// new cluster that never met the old one (documented, not a split of it: a node started
+    /// alone, or new nodes started behind a partition; its epoch must still exceed every
+    /// earlier master's).
     func isLoneNewCluster(_ i: Int) -> Bool {
-        guard slots[i].startedAsNewcomer, !slots[i].everLinked, let node = slots[i].instance else { return false }
-        return node.memberNames == [slots[i].name]
+        guard let node = slots[i].instance, let first = firstMasterAt else { return false }
+        let members = Set(node.memberNames)
+        return members.allSatisfy { name in
+            // The master itself by its slot (a second process may bear a member's name).
+            let slot = name == slots[i].name ? i : slots.indices.first { slots[$0].name == name && slots[$0].isAlive }
+            guard let j = slot else { return false }
+            return slots[j].startedAsNewcomer && slots[j].runningSince > first && slots[j].linkedWith.isSubset(of: members)
+        }
     }
 
     mutating func observe() {
-        checker.observeMasters(at: now, masterViews())
+        let views = masterViews()
+        if firstMasterAt == nil, !views.isEmpty { firstMasterAt = now }
+        checker.observeMasters(at: now, views)
         updateWholeness()
     }
 

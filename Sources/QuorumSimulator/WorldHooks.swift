@@ -50,7 +50,7 @@ extension World {
             let holds = node.isMaster(now: local(i)) && node.heldEpoch == run.epoch
             let lone = isLoneNewCluster(i) || checker.isLoneTenure(me)
             let others = lone ? [] : masterViews().filter { !$0.loneNewCluster && !checker.isLoneTenure($0.process) }.map(\.process).filter { $0 != me }
-            let steppingDown = slots.indices.filter { j in
+            let steppingDown = lone ? [] : slots.indices.filter { j in
                 guard slots[j].isAlive, !slots[j].hooks.failedDuringRun, let r = slots[j].hooks.running?.run else { return false }
                 return r.previousRole == .master && (r.cause == .handover || r.cause == .leaving)
             }.map(pid).filter { !checker.lastTenureWasLone($0) }

@@ -282,13 +282,15 @@ struct HostileSimulatorTests {
         #expect((summary.faultCounts[kind] ?? 0) > 0, "the kind was exercised")
     }
 
-    /// Schedules that, with every fault kind drawn, once made two masters: lone clusters whose
-    /// members joined the real cluster's master one by one (442, 593, 767, 1870), a restart after
-    /// a goodbye that won a tie-breaker with the old list (1073), a forget during a suspend that
-    /// reused an epoch (521), a lone election stalled by a slow fsync (3799), a planned
-    /// handover whose old master was paused (43) and one that began as a lone cluster (152).
+    /// Schedules that, with every fault kind drawn, once made two masters (or flagged a sound
+    /// run): lone clusters whose members joined the real cluster's master one by one (442, 593,
+    /// 767, 1870), new nodes behind a partition (4003, 5434), a restart after a goodbye that
+    /// won a tie-breaker with the old list (1073), a forget during a suspend that reused an
+    /// epoch (521), a lone election stalled by a slow fsync (3799), a win before the vote was
+    /// on disk (7361), planned handovers whose old master was paused or cut off (43, 726) or
+    /// that began as a lone cluster (152, 7127), a master stuck in fsync (1305).
     @Test("schedules that once found two masters with every fault kind drawn hold every guarantee",
-          arguments: [UInt64(43), 152, 442, 521, 593, 767, 1073, 1870, 3799])
+          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361])
     func everyKindRegressions(_ seed: UInt64) {
         var options = SimulationOptions()
         options.faultKinds = Set(FaultKind.allCases)
