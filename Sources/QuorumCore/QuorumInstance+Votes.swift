@@ -124,7 +124,9 @@ extension QuorumInstance {
     /// starts above the wall clock's milliseconds, like a node without state
     /// (docs/protocol.md, "Epochs").
     var candidacyNeedsWallClockEpoch: Bool {
-        (membership.stamp == .bootstrap && highestEpoch > 0) || membership.departed.values.contains(0)
+        // (A node that started without state counts too: its floor is its birth, and a
+        // suspend or a long wait since may have let other masters take higher epochs.)
+        (membership.stamp == .bootstrap && highestEpoch > 0) || membership.departed.values.contains(0) || epochFloor > 0
     }
 
     mutating func startCandidacy(now: Instant, into out: inout [Directive]) {

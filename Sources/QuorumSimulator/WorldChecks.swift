@@ -40,11 +40,13 @@ extension World {
     func isLoneNewCluster(_ i: Int) -> Bool {
         guard let node = slots[i].instance, let first = firstMasterAt else { return false }
         let members = Set(node.memberNames)
-        return members.allSatisfy { name in
-            // The master itself by its slot (a second process may bear a member's name).
-            let slot = name == slots[i].name ? i : slots.indices.first { slots[$0].name == name && slots[$0].isAlive }
-            guard let j = slot else { return false }
-            return slots[j].startedAsNewcomer && slots[j].runningSince > first && slots[j].linkedWith.isSubset(of: members)
+        func apart(_ j: Int) -> Bool {
+            slots[j].isAlive && slots[j].startedAsNewcomer && slots[j].runningSince > first && slots[j].linkedWith.isSubset(of: members)
+        }
+        // The master itself by its slot; another member by any live process with its name
+        // that started apart (a second process may bear a member's name: seeds 4197, 11132).
+        return apart(i) && members.allSatisfy { name in
+            name == slots[i].name || slots.indices.contains { slots[$0].name == name && apart($0) }
         }
     }
 

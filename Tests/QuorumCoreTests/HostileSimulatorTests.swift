@@ -288,9 +288,11 @@ struct HostileSimulatorTests {
     /// won a tie-breaker with the old list (1073), a forget during a suspend that reused an
     /// epoch (521), a lone election stalled by a slow fsync (3799), a win before the vote was
     /// on disk (7361), planned handovers whose old master was paused or cut off (43, 726) or
-    /// that began as a lone cluster (152, 7127), a master stuck in fsync (1305).
+    /// that began as a lone cluster (152, 7127), a master stuck in fsync (1305), a node
+    /// without state whose birth-time epoch came after a suspend (10154), a new cluster
+    /// with a second process bearing a member's name (11132).
     @Test("schedules that once found two masters with every fault kind drawn hold every guarantee",
-          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361])
+          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10154, 11132])
     func everyKindRegressions(_ seed: UInt64) {
         var options = SimulationOptions()
         options.faultKinds = Set(FaultKind.allCases)
