@@ -46,12 +46,6 @@ extension QuorumInstance {
         guard let list = outrankingCluster, case .follower = state, promise == nil else { return }
         outrankingCluster = nil
         pendingVote = nil
-        membership.replace(with: list)
-        membership.updateIdentity(identity)
-        for p in peers.ordered { membership.updateIdentity(p.identity) }
-        persistent.membership = membership.list
-        persistent.highestEpoch = max(persistent.highestEpoch, highestEpoch)
-        out.append(.persist(persistent))
-        out.append(.notice(.membershipChanged(stamp: membership.stamp, size: membership.members.count)))
+        take(list, into: &out)
     }
 }

@@ -89,16 +89,21 @@ extension QuorumInstance {
     mutating func adopt(_ c: MembershipList, from sender: String, evenIfOlder: Bool = false, now: Instant, into out: inout [Directive]) {
         guard c.stamp > membership.stamp || (evenIfOlder && c != membership.list) else { return }
         if case .master(let m) = state, c.epoch <= m.epoch { return }
+        knewAMaster = true
+        take(c, into: &out)
+        out.append(.send(.heartbeat(heartbeat(for: sender, now: now)), to: sender))
+    }
+
+    /// Makes `c` this node's list, with the latest identities it knows, and persists it.
+    mutating func take(_ c: MembershipList, into out: inout [Directive]) {
         // Names that said goodbye to us stay out until the master admits them again.
         membership.replace(with: c)
         membership.updateIdentity(identity)
         for p in peers.ordered { membership.updateIdentity(p.identity) }
-        knewAMaster = true
         persistent.membership = membership.list
         persistent.highestEpoch = max(persistent.highestEpoch, highestEpoch)
         out.append(.persist(persistent))
         out.append(.notice(.membershipChanged(stamp: membership.stamp, size: membership.members.count)))
-        out.append(.send(.heartbeat(heartbeat(for: sender, now: now)), to: sender))
     }
 
     /// Sends this node's list to `peer` once per stamp, when the peer's is older (or, with
