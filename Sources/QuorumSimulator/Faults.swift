@@ -242,6 +242,13 @@ extension World {
         case .start(let i):
             guard slots[i].status == .stopped || (healedAt != nil && slots[i].status == .crashed), !slots[i].noRestart || healedAt != nil else { return }
             if mustWaitForTheForgetting(i) {
+                // After the final heal every node is up: no one left knows of the forget, so
+                // the operator does what quorumctl(1) says and removes its state first.
+                if healedAt != nil, now >= healedAt! + .seconds(2) {
+                    trace.fault(now, nil, "start \(slots[i].name) with its state directory removed (forgotten, and no running node knows it)")
+                    start(i, wipe: true)
+                    return
+                }
                 queue.push(at: now + .milliseconds(200), .fault(.start(i)))
                 return
             }
@@ -334,13 +341,16 @@ extension World {
 }
 
 extension World {
-    /// A forgotten node comes back only while a running member it can reach knows of the
-    /// forget: one that returns with its old list while every node that forgot it is down
-    /// resumes its old view (the documented limit of `forget`, docs/protocol.md).
+    /// A forgotten node comes back with its state only while a running member it can reach
+    /// holds a list newer than the one on its disk, from which it learns that it was taken
+    /// out. One that returned while only nodes without that list were up (down, started
+    /// since without state, or left and started again) could elect with them under its old
+    /// list: the documented limit of `forget` (quorumctl(1), docs/protocol.md).
     func mustWaitForTheForgetting(_ i: Int) -> Bool {
-        guard slots[i].forgotten else { return false }
+        guard slots[i].forgotten, let old = slots[i].disk?.membership?.stamp else { return false }
         return !primaries.contains { j in
             j != i && slots[j].status == .running && !blocked.contains(Pair(from: i, to: j)) && !blocked.contains(Pair(from: j, to: i))
+                && (slots[j].instance?.membershipStamp ?? .bootstrap) > old
         }
     }
 

@@ -271,8 +271,10 @@ struct World {
                 slots[i].lastExit = code
                 if code == 2 { slots[i].noRestart = true }
                 stop(i, status: .stopped)
-                // A leave that was still finishing at the final heal: the node comes back too.
-                if healedAt != nil, code == 0, slots[i].isPrimary { queue.push(at: now + .milliseconds(10), .fault(.start(i))) }
+                // A leave that was still finishing at the final heal, or a minority that
+                // dispatched itself (exit 3) while the others were coming back: the operator
+                // starts it again, as the final heal brings every node back.
+                if healedAt != nil, code == 0 || code == 3, slots[i].isPrimary { queue.push(at: now + .milliseconds(10), .fault(.start(i))) }
                 // A member refused its name after the final heal (its peers had not yet seen an
                 // impostor's links close): the operator reads the error and starts it again.
                 if healedAt != nil, code == 2, slots[i].isPrimary { queue.push(at: now + .seconds(1), .fault(.start(i))) }
