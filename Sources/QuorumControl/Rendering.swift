@@ -27,6 +27,14 @@ extension StatusReport {
         if let birth { rows.append(("birth", ISO8601.utc(millisecondsSinceEpoch: birth))) }
         if let instance { rows.append(("instance", instance)) }
         if let uptimeSeconds { rows.append(("uptime", Self.duration(seconds: uptimeSeconds))) }
+        if let protocolVersion {
+            var text = String(protocolVersion)
+            if let cluster = clusterProtocolVersion, cluster < protocolVersion {
+                let behind = protocolBehind ?? []
+                text += " (the cluster speaks \(cluster)\(behind.isEmpty ? "" : ": " + behind.joined(separator: ", ") + " behind"))"
+            }
+            rows.append(("protocol", text))
+        }
 
         let width = rows.map { $0.0.count }.max()! + 1
         return rows.map { key, value in (key + ":").padding(to: width) + " " + value + "\n" }.joined()

@@ -44,12 +44,20 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var uptimeSeconds: Int64?
     /// Peers that left gracefully and are still listed.
     public var dispatched: Int?
+    /// The highest protocol version this node speaks.
+    public var protocolVersion: Int?
+    /// The version every member speaks: lower than `protocolVersion` while a member runs an
+    /// older build (or has not been heard since this node started).
+    public var clusterProtocolVersion: Int?
+    /// The members that hold the cluster's version below this node's, by name.
+    public var protocolBehind: [String]?
 
     public init(
         name: String, cluster: String, role: String, master: String?, quorate: Bool, epoch: UInt64,
         clusterSize: Int, majority: Int, connected: Int, lost: Int, metric: String,
         masterAddress: String? = nil, address: String? = nil, port: Int? = nil, birth: Int64? = nil,
-        instance: String? = nil, uptimeSeconds: Int64? = nil, dispatched: Int? = nil
+        instance: String? = nil, uptimeSeconds: Int64? = nil, dispatched: Int? = nil,
+        protocolVersion: Int? = nil, clusterProtocolVersion: Int? = nil, protocolBehind: [String]? = nil
     ) {
         self.name = name
         self.cluster = cluster
@@ -69,11 +77,15 @@ public struct StatusReport: Codable, Equatable, Sendable {
         self.instance = instance
         self.uptimeSeconds = uptimeSeconds
         self.dispatched = dispatched
+        self.protocolVersion = protocolVersion
+        self.clusterProtocolVersion = clusterProtocolVersion
+        self.protocolBehind = protocolBehind
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, cluster, role, master, quorate, epoch, clusterSize, majority, connected, lost, metric
         case masterAddress, address, port, birth, instance, uptimeSeconds, dispatched
+        case protocolVersion, clusterProtocolVersion, protocolBehind
     }
 
     public init(from decoder: any Decoder) throws {
@@ -96,6 +108,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
         instance = try c.decodeIfPresent(String.self, forKey: .instance)
         uptimeSeconds = try c.decodeIfPresent(Int64.self, forKey: .uptimeSeconds)
         dispatched = try c.decodeIfPresent(Int.self, forKey: .dispatched)
+        protocolVersion = try c.decodeIfPresent(Int.self, forKey: .protocolVersion)
+        clusterProtocolVersion = try c.decodeIfPresent(Int.self, forKey: .clusterProtocolVersion)
+        protocolBehind = try c.decodeIfPresent([String].self, forKey: .protocolBehind)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -118,6 +133,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
         try c.encodeOrNull(instance, forKey: .instance)
         try c.encodeOrNull(uptimeSeconds, forKey: .uptimeSeconds)
         try c.encodeOrNull(dispatched, forKey: .dispatched)
+        try c.encodeOrNull(protocolVersion, forKey: .protocolVersion)
+        try c.encodeOrNull(clusterProtocolVersion, forKey: .clusterProtocolVersion)
+        try c.encodeOrNull(protocolBehind, forKey: .protocolBehind)
     }
 }
 
@@ -143,10 +161,12 @@ public struct PeerReport: Codable, Equatable, Sendable {
     public var instance: String?
     /// Milliseconds since anything was last heard from the peer, when known.
     public var lastHeardMillisecondsAgo: Int64?
+    /// The protocol version of the link to the peer, when it was linked since this node started.
+    public var protocolVersion: Int?
 
     public init(
         name: String, address: String, port: Int, state: State, birth: Int64,
-        instance: String? = nil, lastHeardMillisecondsAgo: Int64? = nil
+        instance: String? = nil, lastHeardMillisecondsAgo: Int64? = nil, protocolVersion: Int? = nil
     ) {
         self.name = name
         self.address = address
@@ -155,10 +175,11 @@ public struct PeerReport: Codable, Equatable, Sendable {
         self.birth = birth
         self.instance = instance
         self.lastHeardMillisecondsAgo = lastHeardMillisecondsAgo
+        self.protocolVersion = protocolVersion
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, address, port, state, birth, instance, lastHeardMillisecondsAgo
+        case name, address, port, state, birth, instance, lastHeardMillisecondsAgo, protocolVersion
     }
 
     public init(from decoder: any Decoder) throws {
@@ -170,6 +191,7 @@ public struct PeerReport: Codable, Equatable, Sendable {
         birth = try c.decode(Int64.self, forKey: .birth)
         instance = try c.decodeIfPresent(String.self, forKey: .instance)
         lastHeardMillisecondsAgo = try c.decodeIfPresent(Int64.self, forKey: .lastHeardMillisecondsAgo)
+        protocolVersion = try c.decodeIfPresent(Int.self, forKey: .protocolVersion)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -181,6 +203,7 @@ public struct PeerReport: Codable, Equatable, Sendable {
         try c.encode(birth, forKey: .birth)
         try c.encodeOrNull(instance, forKey: .instance)
         try c.encodeOrNull(lastHeardMillisecondsAgo, forKey: .lastHeardMillisecondsAgo)
+        try c.encodeOrNull(protocolVersion, forKey: .protocolVersion)
     }
 }
 

@@ -64,6 +64,9 @@ public struct CoreConfiguration: Sendable {
     /// The most peers a node keeps in its table; further newcomers are refused.
     public var maximumPeers: Int = 256
     public var timing = Timing()
+    /// The highest protocol version this node speaks: `WireFormat.version`, lower only to
+    /// stand in for an older build in tests.
+    public var protocolVersion: UInt8 = WireFormat.version
     /// Test only: bring back one fixed hole, to prove the simulator finds it. `nil` in every
     /// real node.
     public var plantedHole: PlantedHole? = nil

@@ -74,6 +74,22 @@ public struct MembershipStamp: Comparable, Hashable, Sendable, CustomStringConve
     public var description: String { "\(epoch).\(version)" }
 }
 
+/// The protocol versions a node speaks, lowest to highest.
+public struct ProtocolRange: Sendable, Equatable {
+    public var lowest: UInt8
+    public var highest: UInt8
+    public init(lowest: UInt8, highest: UInt8) {
+        self.lowest = lowest
+        self.highest = highest
+    }
+
+    /// The highest version both speak, if they share one.
+    public func common(with other: ProtocolRange) -> UInt8? {
+        let v = min(highest, other.highest)
+        return v >= max(lowest, other.lowest) ? v : nil
+    }
+}
+
 /// Which master a node follows, and in which epoch.
 public struct MasterClaim: Hashable, Sendable {
     public var name: String
@@ -155,6 +171,9 @@ public enum Message: Sendable, Equatable {
     /// The sender refuses this link: a live member it is connected to (`holder`) already
     /// has the receiver's name. Sent once, then the link is closed.
     case nameTaken(holder: NodeIdentity)
+    /// The protocol versions the sender speaks; a link's first frame (protocol 2 and later:
+    /// a peer that sends none speaks only version 1).
+    case versions(ProtocolRange)
 
     public var kind: String {
         switch self {
@@ -168,6 +187,7 @@ public enum Message: Sendable, Equatable {
         case .bye: "bye"
         case .forget: "forget"
         case .nameTaken: "nameTaken"
+        case .versions: "versions"
         }
     }
 }

@@ -22,6 +22,9 @@ struct Peer: Sendable {
     /// Whether a frame has arrived on the current link (a link closed before any did, such
     /// as one a peer refuses, is dialled again with back-off, not probed).
     var heardOnLink = false
+    /// The protocol version of the link: the highest both sides speak (a peer that has not
+    /// said which it speaks speaks version 1).
+    var protocolVersion: UInt8 = WireFormat.lowestVersion
 
     init(_ identity: NodeIdentity, linkUp: Bool, now: Instant, timing: Timing) {
         self.identity = identity

@@ -32,6 +32,9 @@ extension QuorumInstance {
             dispatch(from, now: now, into: &out)
         case .forget(let target):
             if case .master = state { _ = forget(target, now: now, into: &out) }
+        case .versions(let range):
+            let own = ProtocolRange(lowest: WireFormat.lowestVersion, highest: configuration.protocolVersion)
+            peers[from]?.protocolVersion = own.common(with: range) ?? WireFormat.lowestVersion
         case .announce, .hello, .nameTaken:
             break
         }

@@ -77,6 +77,14 @@ extension QuorumInstance {
         public var metric: Metric
         public var isMember: Bool
         public var membership: MembershipStamp
+        /// The highest protocol version this node speaks.
+        public var protocolVersion: UInt8 = WireFormat.version
+        /// The version every member speaks: this node's, or lower while a member speaks an
+        /// older one or has not been heard in this process's life (a feature that changes who
+        /// may be master is active only from its version on).
+        public var clusterProtocolVersion: UInt8 = WireFormat.version
+        /// The members that hold `clusterProtocolVersion` below `protocolVersion`, by name.
+        public var protocolBehind: [String] = []
     }
 
     public enum PeerState: String, Sendable, Equatable {
@@ -89,6 +97,8 @@ extension QuorumInstance {
         public var isMember: Bool
         /// Time since the peer was last heard, if it was heard in this process's life.
         public var silence: Duration?
+        /// The protocol version of the link to it, if it was linked in this process's life.
+        public var protocolVersion: UInt8? = nil
     }
 
     /// A snapshot for `quorumctl status`. Call `handle(.tick, now:)` first so that an ended
@@ -106,20 +116,36 @@ extension QuorumInstance {
             identity: identity, cluster: configuration.cluster, role: role, master: master?.name,
             masterIdentity: masterIdentity, quorate: isQuorate(now: now), epoch: masterEpoch, clusterSize: members.count,
             majority: members.count / 2 + 1, connected: connectedCount, lost: lostCount, metric: configuration.metric,
-            isMember: isMember, membership: membership.stamp)
+            isMember: isMember, membership: membership.stamp, protocolVersion: configuration.protocolVersion,
+            clusterProtocolVersion: clusterProtocolVersion, protocolBehind: protocolBehind)
+    }
+
+    /// The members (other than this node) whose link speaks less than this node does, or who
+    /// were not linked in this process's life.
+    var protocolBehind: [String] {
+        membership.members.filter { m in
+            m.name != name && (peers[m.name]?.protocolVersion ?? WireFormat.lowestVersion) < configuration.protocolVersion
+        }.map(\.name).sorted()
+    }
+
+    /// The protocol version every member speaks (see ``Status/clusterProtocolVersion``).
+    var clusterProtocolVersion: UInt8 {
+        membership.members.reduce(configuration.protocolVersion) { lowest, m in
+            m.name == name ? lowest : min(lowest, peers[m.name]?.protocolVersion ?? WireFormat.lowestVersion)
+        }
     }
 
     public func peerStatuses(now: Instant) -> [PeerStatus] {
         var result: [PeerStatus] = peers.ordered.map { p in
             PeerStatus(identity: p.identity, state: peers.isAlive(p, now: now) ? .connected : .lost,
-                       isMember: membership.isMember(p.name), silence: now - p.lastHeard)
+                       isMember: membership.isMember(p.name), silence: now - p.lastHeard, protocolVersion: p.protocolVersion)
         }
         // Members we know only from the list (never heard in this process's life).
         for m in membership.members where m.name != name && peers[m.name] == nil {
-            result.append(PeerStatus(identity: m, state: .lost, isMember: true, silence: nil))
+            result.append(PeerStatus(identity: m, state: .lost, isMember: true, silence: nil, protocolVersion: nil))
         }
         for d in peers.dispatched.values where peers[d.name] == nil {
-            result.append(PeerStatus(identity: d, state: .dispatched, isMember: false, silence: nil))
+            result.append(PeerStatus(identity: d, state: .dispatched, isMember: false, silence: nil, protocolVersion: nil))
         }
         return result.sorted { $0.identity.name.utf8.lexicographicallyPrecedes($1.identity.name.utf8) }
     }

@@ -3,7 +3,7 @@
 /// ```
 /// offset size
 ///  0     2   magic 0x51 0x4D ("QM")
-///  2     1   format version (1)
+///  2     1   format version: the protocol version that brought the message type in
 ///  3     1   message type
 ///  4     1   flags (0; reserved)
 ///  5     1   authentication tag length T (0 until the security issue; at most 64)
@@ -14,9 +14,18 @@
 ///
 /// Every length is bounded. Decoding any byte string returns a message, `needMoreData`, a
 /// frame to skip (a newer version, for rolling upgrades) or an error; it never traps.
+///
+/// Protocol versions: a frame's format version is the version that introduced its type, so
+/// a build that speaks up to version N skips, whole and without error, every frame of a
+/// type it does not know. Version 1 is every type up to `nameTaken`; version 2 adds
+/// `versions`, which a link sends before its `hello` (docs/protocol.md, "Protocol versions").
 public enum WireFormat {
     public static let magic: (UInt8, UInt8) = (0x51, 0x4D)
-    public static let version: UInt8 = 1
+    /// The highest protocol version this build speaks.
+    public static let version: UInt8 = 2
+    /// The lowest protocol version this build speaks (and the version of a peer that never
+    /// said which it speaks).
+    public static let lowestVersion: UInt8 = 1
     public static let headerSize = 10
     public static let maximumTag = 64
     public static let maximumPayload = 64 * 1024
@@ -27,6 +36,10 @@ public enum WireFormat {
 
     enum MessageType: UInt8 {
         case announce = 1, hello, heartbeat, voteRequest, voteReply, members, resign, bye, forget, nameTaken
+        case versions
+
+        /// The protocol version that brought this type in: its frames' format version.
+        var since: UInt8 { self == .versions ? 2 : 1 }
     }
 
     public enum DecodeResult: Equatable, Sendable {
@@ -104,12 +117,16 @@ public enum WireFormat {
         case .nameTaken(let holder):
             type = .nameTaken
             payload.identity(holder)
+        case .versions(let range):
+            type = .versions
+            payload.u8(range.lowest)
+            payload.u8(range.highest)
         }
         var frame = [UInt8]()
         frame.reserveCapacity(headerSize + payload.bytes.count)
         frame.append(magic.0)
         frame.append(magic.1)
-        frame.append(version)
+        frame.append(type.since)
         frame.append(type.rawValue)
         frame.append(0)  // flags
         frame.append(0)  // tag length
@@ -124,8 +141,9 @@ public enum WireFormat {
 
     // MARK: Decoding
 
-    /// Decodes the frame at the start of `bytes`.
-    public static func decode<Bytes: RandomAccessCollection>(_ bytes: Bytes) throws(WireError) -> DecodeResult
+    /// Decodes the frame at the start of `bytes`, as a build that speaks up to protocol
+    /// version `speaking` would (frames of a newer version are to be skipped).
+    public static func decode<Bytes: RandomAccessCollection>(_ bytes: Bytes, speaking: UInt8 = version) throws(WireError) -> DecodeResult
     where Bytes.Element == UInt8, Bytes.Index == Int {
         let base = bytes.startIndex
         let available = bytes.count
@@ -142,8 +160,10 @@ public enum WireFormat {
         if formatVersion == 0 { throw .badVersion(formatVersion) }
         let total = headerSize + tagLength + payloadLength
         guard available >= total else { return .needMoreData }
-        if formatVersion > version { return .unsupportedVersion(formatVersion, consumed: total) }
+        if formatVersion > speaking { return .unsupportedVersion(formatVersion, consumed: total) }
         guard let type = MessageType(rawValue: rawType) else { throw .unknownType(rawType) }
+        // A type sent under an older format version than the one that brought it in.
+        guard type.since <= formatVersion else { throw .unknownType(rawType) }
         let start = base + headerSize + tagLength
         var r = ByteReader(bytes: Array(bytes[start..<(start + payloadLength)]))
         let message: Message
@@ -205,15 +225,20 @@ public enum WireFormat {
             message = .forget(name: try r.name())
         case .nameTaken:
             message = .nameTaken(holder: try r.identity())
+        case .versions:
+            let lowest = try r.u8()
+            let highest = try r.u8()
+            guard lowest >= 1, lowest <= highest else { throw .badValue("protocol version range", Int(lowest) << 8 | Int(highest)) }
+            message = .versions(ProtocolRange(lowest: lowest, highest: highest))
         }
         guard r.isAtEnd else { throw .trailingBytes(r.remaining) }
         return .message(message, consumed: total)
     }
 
     /// Decodes one whole discovery datagram: exactly one frame, within `maximumDatagram`.
-    public static func decodeDatagram(_ bytes: [UInt8]) throws(WireError) -> Message? {
+    public static func decodeDatagram(_ bytes: [UInt8], speaking: UInt8 = version) throws(WireError) -> Message? {
         guard bytes.count <= maximumDatagram else { throw .tooLong("datagram", bytes.count) }
-        switch try decode(bytes) {
+        switch try decode(bytes, speaking: speaking) {
         case .needMoreData: throw .truncated
         case .unsupportedVersion: return nil
         case .message(let m, let consumed):

@@ -203,21 +203,25 @@ public enum Sealing {
 
 /// The security state of one peer link: its own nonce, the peer's, and the counters.
 ///
-/// Handshake with a key: each side sends an unbound `hello` carrying its link nonce, then,
-/// once it knows the peer's nonce, a `hello` bound to it. A side counts the link as up only
-/// when the peer's bound `hello` opens with its own nonce: proof that the peer is live now,
-/// not a recording. Every later frame must be bound, with a growing counter.
+/// Handshake with a key: each side sends an unbound `hello` carrying its link nonce (after
+/// an unbound `versions`, from protocol 2 on), then, once it knows the peer's nonce, a
+/// `hello` bound to it. A side counts the link as up only when the peer's bound `hello`
+/// opens with its own nonce: proof that the peer is live now, not a recording. Every later
+/// frame must be bound, with a growing counter.
 public struct LinkSecurity: Sendable {
     public let keyring: ClusterKeyring?
     public let cluster: String
+    /// The highest protocol version this side speaks: newer frames are skipped.
+    public let speaking: UInt8
     public let ownNonce: [UInt8]
     public private(set) var peerNonce: [UInt8]?
     private var sendCounter: UInt64 = 0
     private var receiveCounter: UInt64 = 0
 
-    public init(keyring: ClusterKeyring?, cluster: String) {
+    public init(keyring: ClusterKeyring?, cluster: String, speaking: UInt8 = WireFormat.version) {
         self.keyring = keyring
         self.cluster = cluster
+        self.speaking = speaking
         ownNonce = Sealing.newLinkNonce()
     }
 
@@ -242,7 +246,7 @@ public struct LinkSecurity: Sendable {
             if frame.count > 4, frame[4] & Sealing.sealedFlag != 0 { throw Sealing.Failure.malformed("a sealed frame, but this node has no cluster key") }
             return try decode(frame)
         }
-        if frame.count > 2, frame[2] > WireFormat.version { return try decode(frame) }  // a newer version: skipped
+        if frame.count > 2, frame[2] > speaking { return try decode(frame) }  // a newer version: skipped
         let opened = try Sealing.open(frame, keyring: keyring, cluster: cluster, receiverNonce: ownNonce)
         if let known = peerNonce {
             guard opened.senderNonce == known else { throw Sealing.Failure.unbound }
@@ -254,9 +258,12 @@ public struct LinkSecurity: Sendable {
         if peerNonce == nil { peerNonce = opened.senderNonce }
         switch try decode(opened.plainFrame) {
         case .message(let m, _):
-            // Only a hello may come unbound, and only as the first frame.
+            // Only a hello (and the versions before it) may come unbound, before any bound frame.
             if !opened.bound {
-                guard case .hello = m, receiveCounter == 0 else { throw Sealing.Failure.unbound }
+                switch m {
+                case .hello, .versions: guard receiveCounter == 0 else { throw Sealing.Failure.unbound }
+                default: throw Sealing.Failure.unbound
+                }
             }
             return .message(m, bound: opened.bound)
         case .skip:
@@ -265,7 +272,7 @@ public struct LinkSecurity: Sendable {
     }
 
     private func decode(_ frame: [UInt8]) throws -> Inbound {
-        switch try WireFormat.decode(frame) {
+        switch try WireFormat.decode(frame, speaking: speaking) {
         case .message(let m, let consumed):
             guard consumed == frame.count else { throw WireError.trailingBytes(frame.count - consumed) }
             return .message(m, bound: false)

@@ -35,7 +35,8 @@ struct JSONShapeTests {
         let status = try #require(response["status"] as? [String: Any])
         #expect(status.keys.contains("master"))
         #expect(status["master"] is NSNull)
-        for extra in ["masterAddress", "address", "port", "birth", "instance", "uptimeSeconds", "dispatched"] {
+        for extra in ["masterAddress", "address", "port", "birth", "instance", "uptimeSeconds", "dispatched",
+                      "protocolVersion", "clusterProtocolVersion", "protocolBehind"] {
             #expect(status[extra] is NSNull, "\(extra) should be null")
         }
         #expect(status["quorate"] as? Bool == false)
@@ -45,7 +46,7 @@ struct JSONShapeTests {
         let response = try object(ControlResponse.peers(Fixtures.peers).encodedLine())
         let peers = try #require(response["peers"] as? [[String: Any]])
         #expect(peers.count == 2)
-        for key in ["name", "address", "port", "state", "birth", "instance", "lastHeardMillisecondsAgo"] {
+        for key in ["name", "address", "port", "state", "birth", "instance", "lastHeardMillisecondsAgo", "protocolVersion"] {
             #expect(peers[1].keys.contains(key), "peer key \(key)")
         }
         #expect(peers[0]["state"] as? String == "connected")

@@ -25,6 +25,17 @@ struct RenderingTests {
             """)
     }
 
+    @Test func statusTableNamesTheMembersOnAnOlderProtocol() {
+        var status = Fixtures.quorateStatus
+        status.protocolVersion = 2
+        status.clusterProtocolVersion = 2
+        status.protocolBehind = []
+        #expect(status.table.hasSuffix("protocol:     2\n"))
+        status.clusterProtocolVersion = 1
+        status.protocolBehind = ["A", "C"]
+        #expect(status.table.hasSuffix("protocol:     2 (the cluster speaks 1: A, C behind)\n"))
+    }
+
     @Test func statusTableSaysNoneForAMissingMasterAndSkipsUnknownExtras() {
         #expect(Fixtures.lonelyStatus.table == """
             name:         C

@@ -23,6 +23,7 @@ struct WireFormatTests {
         .resign(epoch: 12),
         .bye,
         .forget(name: "C"),
+        .versions(ProtocolRange(lowest: 1, highest: 2)),
     ]
 
     @Test("every message survives a round trip", arguments: samples)
@@ -62,6 +63,25 @@ struct WireFormatTests {
         bytes[2] = 9
         #expect(try WireFormat.decode(bytes) == .unsupportedVersion(9, consumed: bytes.count))
         #expect(try WireFormat.decodeDatagram(bytes) == nil)
+    }
+
+    @Test("protocol versions: a build of version 1 skips a versions frame whole; one of version 2 reads it")
+    func versionsFrame() throws {
+        let bytes = WireFormat.encode(.versions(ProtocolRange(lowest: 1, highest: 2)))
+        #expect(bytes[2] == 2, "a versions frame carries the version that brought it in")
+        #expect(WireFormat.encode(.bye)[2] == 1, "the types of version 1 keep format 1, so older builds read them")
+        #expect(try WireFormat.decode(bytes, speaking: 1) == .unsupportedVersion(2, consumed: bytes.count))
+        #expect(try WireFormat.decode(bytes, speaking: 2) == .message(.versions(ProtocolRange(lowest: 1, highest: 2)), consumed: bytes.count))
+        // A versions frame under format 1 (no such type then) and an empty range are errors.
+        var old = bytes
+        old[2] = 1
+        #expect(throws: WireError.unknownType(11)) { try WireFormat.decode(old) }
+        var empty = bytes
+        empty[empty.count - 2] = 3
+        #expect(throws: WireError.self) { try WireFormat.decode(empty) }
+        #expect(ProtocolRange(lowest: 1, highest: 2).common(with: ProtocolRange(lowest: 1, highest: 1)) == 1)
+        #expect(ProtocolRange(lowest: 1, highest: 2).common(with: ProtocolRange(lowest: 1, highest: 5)) == 2)
+        #expect(ProtocolRange(lowest: 1, highest: 2).common(with: ProtocolRange(lowest: 3, highest: 4)) == nil)
     }
 
     @Test("bad headers, oversized lengths, bad names and trailing bytes are errors")

@@ -84,6 +84,7 @@ final class RecordingDelegate: TransportDelegate {
     var events: [Event] = []
     var linksUp: [NodeIdentity] = []
     var hello: Message?
+    var versions: Message?
     var isEnding: Bool { false }
     func feed(_ event: Event) -> [Directive] { events.append(event); return [] }
     func linkUp(_ link: PeerLink, _ peer: NodeIdentity) { linksUp.append(peer) }

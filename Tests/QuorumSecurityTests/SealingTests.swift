@@ -42,6 +42,35 @@ struct SealingTests {
         #expect(try a.inbound(b.outbound(.voteRequest(epoch: 3))) == .message(.voteRequest(epoch: 3), bound: true))
     }
 
+    @Test("a versions frame may come unbound before the hello; an older end skips it; none may follow a bound frame")
+    func versionsBeforeHello() throws {
+        let versions = Message.versions(ProtocolRange(lowest: 1, highest: 2))
+        let hello = Self.hello
+        // Each end sends its versions and its first hello as soon as the connection is up.
+        var a = LinkSecurity(keyring: Self.ringA, cluster: "prod")
+        var old = LinkSecurity(keyring: Self.ringA, cluster: "prod", speaking: 1)
+        let (va, ha) = (a.outbound(versions), a.outbound(hello))
+        let ho = old.outbound(hello)
+        #expect(try old.inbound(va) == .skip, "the older end skips the versions frame whole")
+        #expect(try old.inbound(ha) == .message(hello, bound: false))
+        #expect(try a.inbound(ho) == .message(hello, bound: false))
+        #expect(try old.inbound(a.outbound(hello)) == .message(hello, bound: true))
+        #expect(try a.inbound(old.outbound(hello)) == .message(hello, bound: true))
+
+        var b = LinkSecurity(keyring: Self.ringA, cluster: "prod")
+        var c = LinkSecurity(keyring: Self.ringA, cluster: "prod")
+        let (vb, hb) = (b.outbound(versions), b.outbound(hello))
+        let (vc, hc) = (c.outbound(versions), c.outbound(hello))
+        #expect(try c.inbound(vb) == .message(versions, bound: false))
+        #expect(try c.inbound(hb) == .message(hello, bound: false))
+        #expect(try b.inbound(vc) == .message(versions, bound: false))
+        #expect(try b.inbound(hc) == .message(hello, bound: false))
+        #expect(try c.inbound(b.outbound(hello)) == .message(hello, bound: true))
+        // Once a bound frame has arrived, an unbound versions frame is refused.
+        let late = Sealing.seal(WireFormat.encode(versions), keyring: Self.ringA, cluster: "prod", senderNonce: b.ownNonce, counter: 99, boundTo: nil)
+        #expect(throws: Sealing.Failure.unbound) { try c.inbound(late) }
+    }
+
     @Test("another key, another cluster name, or a flipped bit does not open")
     func wrongKeyOrCluster() throws {
         var a = LinkSecurity(keyring: Self.ringA, cluster: "prod")

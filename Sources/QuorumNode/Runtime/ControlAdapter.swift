@@ -50,7 +50,8 @@ public struct ControlAdapter: Sendable {
             metric: s.metric.rawValue,
             masterAddress: s.masterIdentity.map { "\($0.address):\($0.port)" }, address: s.identity.address,
             port: Int(s.identity.port), birth: s.identity.birth, instance: String(s.identity.instance, radix: 16),
-            uptimeSeconds: uptime.nanosecondsClamped / 1_000_000_000)
+            uptimeSeconds: uptime.nanosecondsClamped / 1_000_000_000,
+            protocolVersion: Int(s.protocolVersion), clusterProtocolVersion: Int(s.clusterProtocolVersion), protocolBehind: s.protocolBehind)
     }
 
     static func report(_ p: QuorumInstance.PeerStatus) -> PeerReport {
@@ -58,6 +59,7 @@ public struct ControlAdapter: Sendable {
             name: p.identity.name, address: p.identity.address, port: Int(p.identity.port),
             state: PeerReport.State(rawValue: p.state.rawValue) ?? .lost, birth: p.identity.birth,
             instance: String(p.identity.instance, radix: 16),
-            lastHeardMillisecondsAgo: p.silence.map { Int64($0.milliseconds) })
+            lastHeardMillisecondsAgo: p.silence.map { Int64($0.milliseconds) },
+            protocolVersion: p.protocolVersion.map(Int.init))
     }
 }

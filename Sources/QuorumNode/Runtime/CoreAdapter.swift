@@ -98,6 +98,11 @@ final class CoreAdapter: TransportDelegate {
     }
 
     var hello: Message? { identity.map { .hello(Hello(cluster: settings.cluster, identity: $0)) } }
+    /// What a link sends before its hello: nothing for a node that speaks only version 1.
+    var versions: Message? {
+        settings.protocolVersion > WireFormat.lowestVersion
+            ? .versions(ProtocolRange(lowest: WireFormat.lowestVersion, highest: settings.protocolVersion)) : nil
+    }
     var isEnding: Bool { ending != nil }
 
     func linkUp(_ link: PeerLink, _ peer: NodeIdentity) { enqueue(.linkUp(link, peer)) }
@@ -229,6 +234,8 @@ final class CoreAdapter: TransportDelegate {
             link.closeQuietly()
         } else if !refused {
             transport.install(link, as: peer)
+            // The versions it sent before its hello: the core learns them as its first frame.
+            if let range = link.peerVersions { enqueue(.event(.message(.versions(range), from: peer.name))) }
         }
         admitting = (link, peer)
         defer { admitting = nil }

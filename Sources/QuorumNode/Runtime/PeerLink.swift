@@ -28,11 +28,13 @@ final class PeerLink: ChannelInboundHandler {
     private var quiet = false
     private var security: LinkSecurity
     private var pendingHello: Hello?
+    /// The protocol versions the peer said it speaks before its hello (nil: only version 1).
+    private(set) var peerVersions: ProtocolRange?
 
     init(transport: Transport, expected: NodeIdentity?) {
         self.transport = transport
         self.expected = expected
-        self.security = LinkSecurity(keyring: transport.keyring, cluster: transport.settings.cluster)
+        self.security = LinkSecurity(keyring: transport.keyring, cluster: transport.settings.cluster, speaking: transport.settings.protocolVersion)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -56,6 +58,8 @@ final class PeerLink: ChannelInboundHandler {
             self.transport.notices.drop("handshake", error: "a peer link sent no hello within 2 s")
             self.context?.close(promise: nil)
         }
+        // An older build skips the versions frame whole, and so speaks version 1 on this link.
+        if let versions = transport.versions { context.write(NIOAny(ByteBuffer(bytes: security.outbound(versions))), promise: nil) }
         context.writeAndFlush(NIOAny(ByteBuffer(bytes: security.outbound(hello))), promise: nil)
     }
 
@@ -65,7 +69,7 @@ final class PeerLink: ChannelInboundHandler {
         do {
             switch try security.inbound(unwrapInboundIn(data)) {
             case .skip:
-                transport.notices.drop("version", error: "a frame of a newer format version (this node speaks \(WireFormat.version))")
+                transport.notices.drop("version", error: "a frame of a newer protocol version (this node speaks up to \(transport.settings.protocolVersion))")
                 return
             case .message(let m, let b):
                 message = m
@@ -78,6 +82,10 @@ final class PeerLink: ChannelInboundHandler {
             return
         }
         if identity == nil {
+            if case .versions(let range) = message, peerVersions == nil {
+                peerVersions = range
+                return
+            }
             guard case .hello(let hello) = message else {
                 transport.notices.drop("handshake", error: "a peer link sent \(message.kind) before hello")
                 context.close(promise: nil)

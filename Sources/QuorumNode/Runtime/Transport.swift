@@ -13,6 +13,8 @@ import Musl
 protocol TransportDelegate: AnyObject {
     /// This node's `Hello`, once it knows its identity.
     var hello: Message? { get }
+    /// The `versions` frame a link sends before its hello (nil: none, protocol 1 only).
+    var versions: Message? { get }
     /// The node is leaving or has stopped: no new links.
     var isEnding: Bool { get }
     /// An event for the core (a message on an installed link, an announce, a link down, `q`).
@@ -233,6 +235,7 @@ final class Transport {
     }
 
     var hello: Message? { delegate?.hello }
+    var versions: Message? { delegate?.versions }
 
     /// A link's handshake finished. Returns `false` when the link must be closed at once
     /// (another cluster, or this very process); otherwise the core decides, in turn.

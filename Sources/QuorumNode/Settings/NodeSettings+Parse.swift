@@ -101,6 +101,12 @@ extension NodeSettings {
         } else if let state = systemdDirectory(environment["STATE_DIRECTORY"]) {
             settings.stateDirectory = state
         }
+        if let given = environment["QUORUM_TEST_PROTOCOL"], !given.isEmpty {
+            guard let v = UInt8(given), (WireFormat.lowestVersion...WireFormat.version).contains(v) else {
+                throw SettingsError("QUORUM_TEST_PROTOCOL=\(given): this build speaks protocol versions \(WireFormat.lowestVersion) to \(WireFormat.version)")
+            }
+            settings.protocolVersion = v
+        }
         if settings.controlSocket.utf8.count > maximumSocketPath {
             throw SettingsError("control socket path \(settings.controlSocket) is longer than \(maximumSocketPath) bytes; choose a shorter one with --control-socket")
         }

@@ -36,6 +36,9 @@ public struct NodeSettings: Sendable, Equatable {
     public var stateDirectory: String
     /// The `--config` files read, in order (later files win over earlier ones).
     public var configFiles: [String] = []
+    /// The highest protocol version the node speaks. Tests set `QUORUM_TEST_PROTOCOL` to
+    /// make a build stand in for an older one; nothing else changes it.
+    public var protocolVersion: UInt8 = WireFormat.version
 
     /// `true` when at least one `-d` was given.
     public var debug: Bool { debugLevel > 0 }
@@ -69,6 +72,7 @@ public struct NodeSettings: Sendable, Equatable {
         configuration.onQuorumLoss = onQuorumLoss
         configuration.expectedNodes = expectedNodes
         configuration.tieBreaker = tieBreaker
+        configuration.protocolVersion = protocolVersion
         return configuration
     }
 }
