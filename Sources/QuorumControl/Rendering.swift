@@ -35,6 +35,12 @@ extension StatusReport {
             }
             rows.append(("protocol", text))
         }
+        if broadcastDiscovery == false { rows.append(("discovery", "seeds only (broadcast off)")) }
+        if let seeds, !seeds.isEmpty {
+            let connected = seeds.filter { $0.state == "connected" }.count
+            rows.append(("seeds", "\(seeds.count), \(connected) connected (quorumctl peers lists them)"))
+        }
+        for warning in warnings ?? [] { rows.append(("warning", warning)) }
 
         let width = rows.map { $0.0.count }.max()! + 1
         return rows.map { key, value in (key + ":").padding(to: width) + " " + value + "\n" }.joined()
@@ -69,6 +75,24 @@ extension PeerReport {
                 column == row.count - 1 ? cell : cell.padding(to: widths[column])
             }.joined(separator: "  ") + "\n"
         }.joined()
+    }
+}
+
+extension SeedReport {
+    /// `seeds:` and one line per seed: the entry, what it resolved to, and its state; empty
+    /// when there are no seeds.
+    public static func table(_ seeds: [SeedReport]) -> String {
+        guard !seeds.isEmpty else { return "" }
+        let rows = seeds.map { s -> [String] in
+            let addresses = s.addresses.isEmpty ? "(unresolved)" : s.addresses.joined(separator: " ")
+            var state = s.state
+            if let peer = s.peer, s.state == "connected" { state += " (\(peer))" }
+            if let error = s.lastError, s.state != "connected" && s.state != "self" { state += ": \(error)" }
+            return [s.spec, addresses, state]
+        }
+        var widths = [0, 0]
+        for row in rows { for c in 0..<2 { widths[c] = max(widths[c], row[c].count) } }
+        return "seeds:\n" + rows.map { "  " + $0[0].padding(to: widths[0]) + "  " + $0[1].padding(to: widths[1]) + "  " + $0[2] + "\n" }.joined()
     }
 }
 

@@ -51,13 +51,20 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var clusterProtocolVersion: Int?
     /// The members that hold the cluster's version below this node's, by name.
     public var protocolBehind: [String]?
+    /// The `--peer` entries and how each is doing, in the order given.
+    public var seeds: [SeedReport]?
+    /// Whether broadcast (or multicast) discovery is on (`--broadcast-address none`: off).
+    public var broadcastDiscovery: Bool?
+    /// What the operator should fix (for example seeds without a cluster key).
+    public var warnings: [String]?
 
     public init(
         name: String, cluster: String, role: String, master: String?, quorate: Bool, epoch: UInt64,
         clusterSize: Int, majority: Int, connected: Int, lost: Int, metric: String,
         masterAddress: String? = nil, address: String? = nil, port: Int? = nil, birth: Int64? = nil,
         instance: String? = nil, uptimeSeconds: Int64? = nil, dispatched: Int? = nil,
-        protocolVersion: Int? = nil, clusterProtocolVersion: Int? = nil, protocolBehind: [String]? = nil
+        protocolVersion: Int? = nil, clusterProtocolVersion: Int? = nil, protocolBehind: [String]? = nil,
+        seeds: [SeedReport]? = nil, broadcastDiscovery: Bool? = nil, warnings: [String]? = nil
     ) {
         self.name = name
         self.cluster = cluster
@@ -80,12 +87,15 @@ public struct StatusReport: Codable, Equatable, Sendable {
         self.protocolVersion = protocolVersion
         self.clusterProtocolVersion = clusterProtocolVersion
         self.protocolBehind = protocolBehind
+        self.seeds = seeds
+        self.broadcastDiscovery = broadcastDiscovery
+        self.warnings = warnings
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, cluster, role, master, quorate, epoch, clusterSize, majority, connected, lost, metric
         case masterAddress, address, port, birth, instance, uptimeSeconds, dispatched
-        case protocolVersion, clusterProtocolVersion, protocolBehind
+        case protocolVersion, clusterProtocolVersion, protocolBehind, seeds, broadcastDiscovery, warnings
     }
 
     public init(from decoder: any Decoder) throws {
@@ -111,6 +121,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
         protocolVersion = try c.decodeIfPresent(Int.self, forKey: .protocolVersion)
         clusterProtocolVersion = try c.decodeIfPresent(Int.self, forKey: .clusterProtocolVersion)
         protocolBehind = try c.decodeIfPresent([String].self, forKey: .protocolBehind)
+        seeds = try c.decodeIfPresent([SeedReport].self, forKey: .seeds)
+        broadcastDiscovery = try c.decodeIfPresent(Bool.self, forKey: .broadcastDiscovery)
+        warnings = try c.decodeIfPresent([String].self, forKey: .warnings)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -136,6 +149,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
         try c.encodeOrNull(protocolVersion, forKey: .protocolVersion)
         try c.encodeOrNull(clusterProtocolVersion, forKey: .clusterProtocolVersion)
         try c.encodeOrNull(protocolBehind, forKey: .protocolBehind)
+        try c.encodeOrNull(seeds, forKey: .seeds)
+        try c.encodeOrNull(broadcastDiscovery, forKey: .broadcastDiscovery)
+        try c.encodeOrNull(warnings, forKey: .warnings)
     }
 }
 
@@ -204,6 +220,47 @@ public struct PeerReport: Codable, Equatable, Sendable {
         try c.encodeOrNull(instance, forKey: .instance)
         try c.encodeOrNull(lastHeardMillisecondsAgo, forKey: .lastHeardMillisecondsAgo)
         try c.encodeOrNull(protocolVersion, forKey: .protocolVersion)
+    }
+}
+
+/// One `--peer` entry in a node's answer to `status`: what it resolved to and how dialling
+/// it goes. Keys are always present; unknown values are `null`.
+public struct SeedReport: Codable, Equatable, Sendable {
+    /// The entry as given (`db3.example:6170`).
+    public var spec: String
+    /// What it last resolved to, `host:port` (`[v6]:port`).
+    public var addresses: [String]
+    /// `connected`, `connecting`, `refused`, `unreachable`, `resolving`, `unresolved` or
+    /// `self` (it leads back to this node, and is skipped).
+    public var state: String
+    /// The node it reached last, by name.
+    public var peer: String?
+    /// Why the last resolution or dial failed.
+    public var lastError: String?
+    /// When it was last resolved, milliseconds since the Unix epoch.
+    public var lastResolvedMilliseconds: Int64?
+
+    public init(spec: String, addresses: [String], state: String, peer: String?, lastError: String?, lastResolvedMilliseconds: Int64?) {
+        self.spec = spec
+        self.addresses = addresses
+        self.state = state
+        self.peer = peer
+        self.lastError = lastError
+        self.lastResolvedMilliseconds = lastResolvedMilliseconds
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case spec, addresses, state, peer, lastError, lastResolvedMilliseconds
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(spec, forKey: .spec)
+        try c.encode(addresses, forKey: .addresses)
+        try c.encode(state, forKey: .state)
+        try c.encodeOrNull(peer, forKey: .peer)
+        try c.encodeOrNull(lastError, forKey: .lastError)
+        try c.encodeOrNull(lastResolvedMilliseconds, forKey: .lastResolvedMilliseconds)
     }
 }
 

@@ -100,6 +100,11 @@ do {
 
 do {
     try await driver.start(restored: restored, hooks: hooks)
+} catch let taken as NodeDriver.PortTaken {
+    // Retryable (the unit restarts it): the port may be free again in a moment.
+    standardError("quorumd: \(taken)")
+    await control.close()
+    exit(1)
 } catch {
     standardError("quorumd: cannot bind \(settings.address):\(settings.port) or discovery port \(settings.broadcastPort): \(error)")
     await control.close()

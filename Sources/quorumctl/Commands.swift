@@ -65,7 +65,14 @@ struct Peers: ParsableCommand {
 
     func run() throws {
         guard case .peers(let peers) = try ask(.peers, parent.target) else { throw unexpectedAnswer() }
-        print(json ? encodeJSON(peers) : PeerReport.table(peers), terminator: json ? "\n" : "")
+        if json {
+            print(encodeJSON(peers))
+            return
+        }
+        // The seeds are part of the node's status (peers --json stays an array of peers).
+        var seeds: [SeedReport] = []
+        if case .status(let status)? = try? ask(.status, parent.target) { seeds = status.seeds ?? [] }
+        print(PeerReport.table(peers) + SeedReport.table(seeds), terminator: "")
     }
 }
 

@@ -21,6 +21,11 @@ struct BadCommandLine: Sendable, CustomTestStringConvertible {
         .init(positionals: ["127.0.0.1", "70000", "127.255.255.255", "BPORT"]),
         .init(positionals: ["127.0.0.1", "PORT", "not-an-address", "BPORT"]),
         .init(positionals: ["999.1.1.1", "PORT", "127.255.255.255", "BPORT"]),
+        // Seeds are checked before anything is said about them (no warning line first).
+        .init(flags: ["--peer", "host:0"]),
+        .init(flags: ["--peer", "[::1"]),
+        .init(flags: ["--peer", "fe80::1"]),
+        .init(flags: ["--peer", String(repeating: "h", count: 300)]),
     ]
 }
 

@@ -218,7 +218,7 @@ struct SettingsTests {
         (["--slave-hook", ""], "quorumd: --slave-hook: the path is empty"),
         (["--control-socket", "/" + String(repeating: "s", count: 107)], "quorumd: --control-socket: the socket path is longer than 107 bytes; choose a shorter one"),
         (["--config", "/missing.conf"], "quorumd: --config /missing.conf: cannot read the file (No such file or directory)"),
-        (["--config", "/bad.conf"], "quorumd: /bad.conf:3: unknown key 'colour' (known keys: address, port, broadcast-address, broadcast-port, name, debug, master-hook, slave-hook, use-port-instead-of-life-time, on-quorum-loss, expected-nodes, tie-breaker, cluster, key-file, hook-timeout, control-socket, state-dir)"),
+        (["--config", "/bad.conf"], "quorumd: /bad.conf:3: unknown key 'colour' (known keys: address, port, broadcast-address, broadcast-port, name, debug, master-hook, slave-hook, use-port-instead-of-life-time, on-quorum-loss, expected-nodes, tie-breaker, cluster, key-file, hook-timeout, control-socket, state-dir, peer, peer-resolve-interval)"),
         (["--config", "/value.conf"], "quorumd: /value.conf:2: port: 'eighty' is not a port number (0-65535; 0 takes any free port)"),
         (["--config", "/noequals.conf"], "quorumd: /noequals.conf:1: expected `key = value`, found 'tie-breaker'"),
         (["--config", "/nested.conf"], "quorumd: /nested.conf:1: unknown key 'config' (config files cannot include other files)"),
@@ -241,5 +241,58 @@ struct SettingsTests {
     @Test("a bad file value that a flag overrides is not an error: the flag wins")
     func flagOverridesBadFileValue() {
         #expect(failure(["-n", "B", "--config", "/c"], files: ["/c": "name = bad name\n"]) == nil)
+    }
+}
+
+@Suite("quorumd settings: seeds (--peer) and discovery")
+struct SeedSettingsTests {
+    @Test("every accepted form of HOST[:PORT]: names, IPv4, bare and bracketed IPv6, zones; PORT defaults to the node's own")
+    func acceptedForms() throws {
+        let settings = try parse(["0.0.0.0", "6170", "-n", "B",
+                                  "--peer", "db1.example", "--peer", "db2.example:7000", "--peer", "192.0.2.1",
+                                  "--peer", "192.0.2.2:6171", "--peer", "2001:db8::1", "--peer", "[2001:db8::2]",
+                                  "--peer", "[2001:db8::3]:6172", "--peer", "[fe80::1%lo]:6173", "--peer", "localhost"])
+        let seeds = settings.seeds
+        #expect(seeds.map(\.host) == ["db1.example", "db2.example", "192.0.2.1", "192.0.2.2", "2001:db8::1", "2001:db8::2", "2001:db8::3", "fe80::1%lo", "localhost"])
+        #expect(seeds.map(\.port) == [nil, 7000, nil, 6171, nil, nil, 6172, 6173, nil])
+        #expect(seeds.map(\.isLiteral) == [false, false, true, true, true, true, true, true, false])
+        #expect(settings.broadcastDiscovery)
+    }
+
+    @Test("config files: peer lines add up, commas separate entries; --peer on the command line replaces them")
+    func fromFiles() throws {
+        let file = "peer = a.example:6170, b.example:6170\npeer = [2001:db8::9]\nbroadcast-address = none\n"
+        let fromFile = try parse(["--config", "/etc/q.conf", "-n", "B"], files: ["/etc/q.conf": file])
+        #expect(fromFile.seeds.map(\.text) == ["a.example:6170", "b.example:6170", "[2001:db8::9]"])
+        #expect(!fromFile.broadcastDiscovery)
+        #expect(fromFile.description.contains("broadcast-address = none"))
+        let overridden = try parse(["--config", "/etc/q.conf", "-n", "B", "--peer", "c.example", "--broadcast-address", "127.255.255.255"], files: ["/etc/q.conf": file])
+        #expect(overridden.seeds.map(\.text) == ["c.example"])
+        #expect(overridden.broadcastDiscovery && overridden.broadcastAddress == "127.255.255.255")
+        #expect(try parse(["0.0.0.0", "6170", "none", "-n", "B"]).broadcastDiscovery == false, "BROADCAST_ADDRESS none as a positional too")
+    }
+
+    @Test("bad seeds end with one line naming the entry", arguments: [
+        ("host:0", "quorumd: --peer: peer 'host:0': '0' is not a peer port (1-65535)"),
+        ("host:65536", "quorumd: --peer: peer 'host:65536': '65536' is not a peer port (1-65535)"),
+        ("[::1", "quorumd: --peer: peer '[::1': '[' without ']'"),
+        ("[::1]x", "quorumd: --peer: peer '[::1]x': expected ':PORT' after ']'"),
+        ("fe80::1", "quorumd: --peer: peer 'fe80::1': fe80::1 is link-local: name the interface, e.g. [fe80::1%eth0]:6170"),
+        ("[fe80::1]:6170", "quorumd: --peer: peer '[fe80::1]:6170': fe80::1 is link-local: name the interface, e.g. [fe80::1%eth0]:6170"),
+        ("2001:db8::zz", "quorumd: --peer: peer '2001:db8::zz': '2001:db8::zz' is not an IPv6 address"),
+        (":6170", "quorumd: --peer: peer ':6170': the host is empty"),
+        ("", "quorumd: --peer: peer '': the entry is empty"),
+        ("bad_name!", "quorumd: --peer: peer 'bad_name!': 'bad_name!' is not a host name or an IP address"),
+        ("10.0.0:6170", "quorumd: --peer: peer '10.0.0:6170': '10.0.0' is not an IPv4 address (four numbers 0-255, as 192.0.2.1)"),
+        (String(repeating: "a", count: 60) + "." + String(repeating: "b", count: 240), "quorumd: --peer: peer '\(String(repeating: "a", count: 60) + "." + String(repeating: "b", count: 240))': the host name is 301 bytes long (at most 253)"),
+    ])
+    func badSeeds(_ entry: String, _ message: String) {
+        #expect(failure(["-n", "B", "--peer", "good.example", "--peer", entry]) == message)
+    }
+
+    @Test("a bad seed in a file names the file and line")
+    func badSeedInFile() {
+        #expect(failure(["--config", "/q.conf", "-n", "B"], files: ["/q.conf": "# seeds\npeer = a.example, [::1\n"])
+                == "quorumd: /q.conf:2: peer: peer '[::1': '[' without ']'")
     }
 }

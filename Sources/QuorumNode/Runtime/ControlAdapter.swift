@@ -20,8 +20,12 @@ public struct ControlAdapter: Sendable {
         do {
             switch request {
             case .status:
-                guard let (status, uptime) = try await driver.statusSnapshot().get() else { return .failure("the node is starting") }
-                return .status(Self.report(status, uptime: uptime))
+                guard let snapshot = try await driver.statusSnapshot().get() else { return .failure("the node is starting") }
+                var report = Self.report(snapshot.status, uptime: snapshot.uptime)
+                report.seeds = snapshot.seeds
+                report.broadcastDiscovery = snapshot.broadcastDiscovery
+                report.warnings = snapshot.warnings
+                return .status(report)
             case .peers:
                 return .peers(try await driver.peerSnapshot().get().map(Self.report))
             case .leave:

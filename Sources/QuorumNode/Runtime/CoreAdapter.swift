@@ -20,6 +20,7 @@ final class CoreAdapter: TransportDelegate {
     let settings: NodeSettings
     let notices: Notices
     let transport: Transport
+    let seeds: SeedDialer
     private let store: StateStore
     private let endingPromise: EventLoopPromise<NodeDriver.Ending>
     private var hooks: HookRunner?
@@ -54,6 +55,9 @@ final class CoreAdapter: TransportDelegate {
         self.store = store
         self.endingPromise = ending
         self.transport = Transport(loop: loop, settings: settings, keyring: keyring, notices: notices)
+        self.seeds = SeedDialer(loop: loop, transport: transport, notices: notices, settings: settings)
+        transport.seeds = seeds
+        if !settings.seeds.isEmpty && keyring == nil { notices.seedsWithoutKey() }
         self.hookDispatch = HookDispatch(masterHook: settings.masterHook, slaveHook: settings.slaveHook, name: settings.name, cluster: settings.cluster)
         transport.delegate = self
         notices.snapshot = { [unowned self] in
@@ -76,7 +80,12 @@ final class CoreAdapter: TransportDelegate {
             let identity = NodeIdentity(name: self.settings.name, instance: UInt64.random(in: 1...UInt64.max), address: address, port: port, birth: self.birth)
             self.identity = identity
             self.core = QuorumInstance(configuration: self.settings.coreConfiguration, identity: identity, restored: restored, now: self.now(), seed: UInt64.random(in: 0...UInt64.max))
-            self.notices.listening(address: self.settings.address, advertised: address, port: port, discoveryPort: self.settings.broadcastPort, via: self.settings.broadcastAddress)
+            if self.settings.broadcastDiscovery {
+                self.notices.listening(address: self.settings.address, advertised: address, port: port, discoveryPort: self.settings.broadcastPort, via: self.settings.broadcastAddress)
+            } else {
+                self.notices.listening(address: self.settings.address, advertised: address, port: port)
+                self.notices.discoveryOff(seeds: self.settings.seeds.count)
+            }
             if let interval = self.notices.notifier.watchdogInterval {
                 let notifier = self.notices.notifier
                 self.watchdog = self.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .nanoseconds(interval.nanosecondsClamped)) { _ in
@@ -85,6 +94,7 @@ final class CoreAdapter: TransportDelegate {
             }
             self.feed(.tick)
             self.publishStatus()
+            self.seeds.start(ownPort: port)
         }.nonisolated()
     }
 

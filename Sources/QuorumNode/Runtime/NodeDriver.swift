@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import QuorumControl
 import QuorumCore
 import QuorumSecurity
 import QuorumSystemd
@@ -70,11 +71,20 @@ public final class NodeDriver: Sendable {
         }
     }
 
-    /// Binds the peer port (another free port if it is taken) and the discovery port, then
-    /// starts the core, whose role hooks go to `hooks`. Returns once every socket is bound.
+    /// Binds the peer port (another free port if it is taken, unless seeds are configured:
+    /// then ``PortTaken``) and the discovery port, then starts the core, whose role hooks go to `hooks`. Returns once every socket is bound.
     public func start(restored: PersistentState?, hooks: HookRunner?) async throws {
         let adapter = self.adapter
-        try await loop.flatSubmit { adapter.value.start(restored: restored, hooks: hooks) }.get()
+        do {
+            try await loop.flatSubmit { adapter.value.start(restored: restored, hooks: hooks) }.get()
+        } catch let taken as Transport.FixedPortTaken {
+            throw PortTaken(description: taken.description)
+        }
+    }
+
+    /// The peer port is taken while seeds are configured (their peers dial that very port).
+    public struct PortTaken: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// Reads `q` + Enter from an interactive terminal: a graceful dispatch.
@@ -98,11 +108,25 @@ public final class NodeDriver: Sendable {
         loop.execute { adapter.value.hookCompleted(id) }
     }
 
-    func statusSnapshot() -> EventLoopFuture<(QuorumInstance.Status, uptime: Duration)?> {
+    /// What `status` reports: the core's view and the shell's (uptime, seeds, warnings).
+    struct StatusSnapshot {
+        var status: QuorumInstance.Status
+        var uptime: Duration
+        var seeds: [SeedReport]
+        var broadcastDiscovery: Bool
+        var warnings: [String]
+    }
+
+    func statusSnapshot() -> EventLoopFuture<StatusSnapshot?> {
         let adapter = self.adapter
+        let settings = self.settings
         return loop.submit {
             let a = adapter.value
-            return a.status().map { ($0, a.now() - a.startedAt) }
+            guard let status = a.status() else { return nil }
+            let unsealed = !settings.seeds.isEmpty && a.transport.keyring == nil
+            return StatusSnapshot(
+                status: status, uptime: a.now() - a.startedAt, seeds: a.seeds.reports, broadcastDiscovery: settings.broadcastDiscovery,
+                warnings: unsealed ? [Notices.unsealedSeedsWarning] : [])
         }
     }
 

@@ -25,6 +25,7 @@ final class Notices {
     /// Frames and datagrams dropped because they did not open with the cluster key.
     private(set) var rejectedFrames = 0
     private var dropped = DropCounter()
+    private var seedWarnings: [String: Instant] = [:]
     private var statusLine = ""
 
     init(name: String, cluster: String, logger: Logger, notifier: SystemdNotifier, logOutput: LogOutput) {
@@ -79,12 +80,34 @@ final class Notices {
 
     // MARK: - The transport's lines
 
+    func listening(address: String, advertised: String, port: UInt16) {
+        logger.info("\(name) listens on \(address):\(port), advertises \(advertised):\(port)", metadata: metadata())
+    }
+
     func listening(address: String, advertised: String, port: UInt16, discoveryPort: UInt16, via broadcast: String) {
         logger.info("\(name) listens on \(address):\(port), advertises \(advertised):\(port), discovery on port \(discoveryPort) via \(broadcast)", metadata: metadata())
     }
 
     func portTaken(_ requested: UInt16, instead: Int) {
         logger.notice("port \(requested) is in use; \(name) listens on port \(instead) instead", metadata: metadata())
+    }
+
+    /// Seeds without a cluster key: their traffic crosses routed networks in clear.
+    static let unsealedSeedsWarning = "no cluster key: seeds cross routed networks unauthenticated (see --key-file)"
+
+    func seedsWithoutKey() {
+        logger.warning("\(Self.unsealedSeedsWarning)", metadata: metadata())
+    }
+
+    func discoveryOff(seeds: Int) {
+        logger.info("\(name) has broadcast discovery off; it finds peers through \(seeds) seed\(seeds == 1 ? "" : "s")", metadata: metadata())
+    }
+
+    /// A seed's name did not resolve: a warning at most once a minute per seed.
+    func seedUnresolved(_ seed: String, error: String, now: Instant = BootClock.now()) {
+        if let last = seedWarnings[seed], now - last < .seconds(60) { return }
+        seedWarnings[seed] = now
+        logger.warning("peer \(seed) does not resolve: \(error); trying again", metadata: metadata())
     }
 
     func discoveryClosed() {

@@ -20,8 +20,12 @@ final class PeerLink: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     unowned let transport: Transport
-    /// Who we meant to reach, for outbound links.
+    /// Who we meant to reach, for outbound links to a known peer.
     let expected: NodeIdentity?
+    /// The seed dialled, for outbound links to a seed (whose peer is not known yet).
+    let seed: Int?
+    /// This node opened the link.
+    var isOutbound: Bool { expected != nil || seed != nil }
     private(set) var identity: NodeIdentity?
     private var context: ChannelHandlerContext?
     private var handshakeTimeout: Scheduled<Void>?
@@ -31,9 +35,10 @@ final class PeerLink: ChannelInboundHandler {
     /// The protocol versions the peer said it speaks before its hello (nil: only version 1).
     private(set) var peerVersions: ProtocolRange?
 
-    init(transport: Transport, expected: NodeIdentity?) {
+    init(transport: Transport, expected: NodeIdentity?, seed: Int? = nil) {
         self.transport = transport
         self.expected = expected
+        self.seed = seed
         self.security = LinkSecurity(keyring: transport.keyring, cluster: transport.settings.cluster, speaking: transport.settings.protocolVersion)
     }
 

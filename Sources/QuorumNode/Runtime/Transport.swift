@@ -36,6 +36,8 @@ final class Transport {
     let keyring: ClusterKeyring?
     let notices: Notices
     weak var delegate: TransportDelegate?
+    /// Told how its dials went (see ``SeedDialer``).
+    weak var seeds: SeedDialer?
 
     private var server: Channel?
     private var discovery: Channel?
@@ -62,8 +64,15 @@ final class Transport {
 
     // MARK: - Binding
 
-    /// Binds the peer port (another free port if it is taken) and the discovery port.
-    /// Completes with the peer port once both are bound.
+    /// The peer port is taken and seeds are configured: other nodes dial this very port.
+    struct FixedPortTaken: Error, CustomStringConvertible {
+        var port: UInt16
+        var description: String { "port \(port) is in use; with --peer the peer port must be fixed" }
+    }
+
+    /// Binds the peer port (another free port if it is taken, unless seeds are configured)
+    /// and the discovery port (none with `--broadcast-address none`). Completes with the
+    /// peer port once both are bound.
     func bind() -> EventLoopFuture<UInt16> {
         loop.preconditionInEventLoop()
         let me = NIOLoopBound(self, eventLoop: loop)
@@ -71,18 +80,22 @@ final class Transport {
         let server = serverBootstrap(me).bind(host: settings.address, port: Int(settings.port))
             .flatMapError { error in
                 guard (error as? IOError)?.errnoCode == EADDRINUSE else { return me.value.loop.makeFailedFuture(error) }
+                if !settings.seeds.isEmpty { return me.value.loop.makeFailedFuture(FixedPortTaken(port: settings.port)) }
                 return me.value.serverBootstrap(me).bind(host: settings.address, port: 0).map { channel in
                     me.value.notices.portTaken(settings.port, instead: channel.localAddress?.port ?? 0)
                     return channel
                 }
             }
         return server.flatMap { server in
-            me.value.discoveryBootstrap(me).map { (server, $0) }
+            guard settings.broadcastDiscovery else { return me.value.loop.makeSucceededFuture((server, Channel?.none)) }
+            return me.value.discoveryBootstrap(me).map { (server, Optional($0)) }
         }.assumeIsolated().flatMapThrowing { server, discovery in
             self.server = server
-            self.discovery = discovery
-            self.watchDiscovery(discovery)
-            self.broadcastTarget = try SocketAddress(ipAddress: settings.broadcastAddress, port: Int(settings.broadcastPort))
+            if let discovery {
+                self.discovery = discovery
+                self.watchDiscovery(discovery)
+                self.broadcastTarget = try SocketAddress(ipAddress: settings.broadcastAddress, port: Int(settings.broadcastPort))
+            }
             return UInt16(server.localAddress?.port ?? Int(settings.port))
         }.nonisolated()
     }
@@ -168,6 +181,25 @@ final class Transport {
         links[peer]?.send(message)
     }
 
+    /// Whether a link to `peer` is installed.
+    func isLinked(_ peer: String) -> Bool { links[peer] != nil }
+
+    /// Dials an address of seed `seed`; the handshake says who answered (see ``SeedDialer``).
+    func dial(seed: Int, to address: SocketAddress) {
+        guard !stopped else { return }
+        let me = NIOLoopBound(self, eventLoop: loop)
+        ClientBootstrap(group: loop)
+            .connectTimeout(.nanoseconds(settings.coreConfiguration.timing.connectTimeout.nanosecondsClamped))
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(Self.userTimeoutOption, value: linkTimeoutMilliseconds)
+            .channelInitializer { channel in me.value.setUpLink(channel, expected: nil, seed: seed) }
+            .connect(to: address)
+            .assumeIsolated().whenFailure { error in
+                let refused = (error as? IOError)?.errnoCode == ECONNREFUSED
+                self.seeds?.failed(seed, refused: refused, error: refused ? "connection refused" : "\(error)")
+            }
+    }
+
     /// Dials a peer the core asked for, unless a link to that very process is up or being made.
     func connect(to peer: NodeIdentity, ownInstance: UInt64?) {
         // Another process with this node's own name is dialled too: the link settles which keeps it.
@@ -203,7 +235,7 @@ final class Transport {
     /// name, on both sides. Returns `true` when that settled `link` (the core is not asked).
     func settleCrossedLinks(_ link: PeerLink, _ peer: NodeIdentity) -> Bool {
         guard let existing = links[peer.name], existing !== link, existing.identity?.instance == peer.instance else { return false }
-        let opener = link.expected != nil ? settings.name : peer.name
+        let opener = link.isOutbound ? settings.name : peer.name
         if opener == min(settings.name, peer.name) {
             links[peer.name] = link
             existing.closeQuietly()
@@ -244,12 +276,18 @@ final class Transport {
         if let expected = link.expected, attempts[expected.name] == expected.instance { attempts[expected.name] = nil }
         guard hello.cluster == settings.cluster else {
             notices.drop("cluster", error: "refused \(hello.identity.name): it belongs to cluster \(hello.cluster), not \(settings.cluster)")
+            if let seed = link.seed { seeds?.failed(seed, refused: false, error: "\(hello.identity.name) belongs to cluster \(hello.cluster)") }
             return false
         }
         let peer = hello.identity
-        // A link to this very process (its own announce answered); another process with this
-        // node's name goes to the core like any other, which refuses it.
-        if case .hello(let own)? = delegate?.hello, peer.name == settings.name, peer.instance == own.identity.instance { return false }
+        // A link to this very process (its own announce answered, or a seed that names this
+        // host); another process with this node's name goes to the core like any other,
+        // which refuses it.
+        if case .hello(let own)? = delegate?.hello, peer.name == settings.name, peer.instance == own.identity.instance {
+            if let seed = link.seed { seeds?.reachedSelf(seed) }
+            return false
+        }
+        if let seed = link.seed { seeds?.reached(seed, peer: peer.name) }
         if let expected = link.expected, expected.name != peer.name {
             // Someone else answered at that address: the node we looked for is not there.
             loop.assumeIsolated().execute { self.delegate?.feed(.linkDown(name: expected.name, instance: expected.instance, .unreachable)) }
@@ -267,6 +305,8 @@ final class Transport {
             // Connected, but the handshake never completed.
             attempts[expected.name] = nil
             delegate?.feed(.linkDown(name: expected.name, instance: expected.instance, .unreachable))
+        } else if link.identity == nil, let seed = link.seed {
+            seeds?.failed(seed, refused: false, error: "the link closed before its hello (another key, or not a quorum node)")
         }
     }
 
@@ -317,6 +357,7 @@ final class Transport {
 
     private func closeSockets() {
         closed = true
+        seeds?.stop()
         server?.close(promise: nil)
         discovery?.close(promise: nil)
         terminal?.close(promise: nil)
@@ -332,9 +373,9 @@ final class Transport {
         SocketOptionValue(clamping: settings.coreConfiguration.timing.linkTimeout.nanosecondsClamped / 1_000_000)
     }
 
-    private func setUpLink(_ channel: Channel, expected: NodeIdentity?) -> EventLoopFuture<Void> {
+    private func setUpLink(_ channel: Channel, expected: NodeIdentity?, seed: Int? = nil) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
-            let link = PeerLink(transport: self, expected: expected)
+            let link = PeerLink(transport: self, expected: expected, seed: seed)
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameSplitter()))
             try channel.pipeline.syncOperations.addHandler(link)
         }

@@ -54,18 +54,27 @@ struct QuorumdArguments: ParsableCommand {
     var controlSocket: String?
     @Option(name: .customLong("state-dir"), help: ArgumentHelp("Persisted epoch and vote (default $STATE_DIRECTORY, else \(NodeSettings.Defaults.stateDirectory(name: "NAME"))).", valueName: "path"))
     var stateDir: String?
+    @Option(name: .customLong("peer"), help: ArgumentHelp("A peer to dial over TCP, beside broadcast discovery (may be repeated; PORT defaults to this node's).", valueName: "host[:port]"))
+    var peer: [String] = []
+    @Option(name: .customLong("peer-resolve-interval"), help: ArgumentHelp("Resolve the names of peers that are not connected again after this (default \(NodeSettings.Defaults.peerResolveInterval.components.seconds)).", valueName: "seconds"))
+    var peerResolveInterval: String?
+    @Option(name: .customLong("broadcast-address"), help: ArgumentHelp("Where discovery datagrams go; none: no broadcast discovery (as the positional).", valueName: "address|none"))
+    var broadcastAddressFlag: String?
     @Option(name: .customLong("config"), help: ArgumentHelp("Read settings from this file; may be repeated, later files win; flags win over files.", valueName: "file"))
     var config: [String] = []
 
     /// The values given on the command line, keyed like config-file keys, with their source.
-    var given: [SettingKey: SettingValue] {
-        var values: [SettingKey: SettingValue] = [:]
+    var given: [SettingKey: [SettingValue]] {
+        var values: [SettingKey: [SettingValue]] = [:]
         func put(_ key: SettingKey, _ value: String?, _ source: SettingSource) {
-            if let value { values[key] = SettingValue(text: value, source: source) }
+            if let value { values[key] = [SettingValue(text: value, source: source)] }
         }
         put(.address, address, .positional("ADDRESS"))
         put(.port, port, .positional("PORT"))
         put(.broadcastAddress, broadcastAddress, .positional("BROADCAST_ADDRESS"))
+        put(.broadcastAddress, broadcastAddressFlag, .flag("--broadcast-address"))
+        if !peer.isEmpty { values[.peer] = peer.map { SettingValue(text: $0, source: .flag("--peer")) } }
+        put(.peerResolveInterval, peerResolveInterval, .flag("--peer-resolve-interval"))
         put(.broadcastPort, broadcastPort, .positional("BROADCAST_PORT"))
         put(.name, name, .flag("--name"))
         if debug > 0 { put(.debug, String(debug), .flag("--debug")) }
@@ -101,6 +110,11 @@ enum SettingKey: String, CaseIterable {
     case hookTimeout = "hook-timeout"
     case controlSocket = "control-socket"
     case stateDir = "state-dir"
+    case peer
+    case peerResolveInterval = "peer-resolve-interval"
+
+    /// A key whose values add up (repeated, or comma-separated) instead of replacing.
+    var isRepeatable: Bool { self == .peer }
 
     /// A key as written in a file; `_` is accepted for `-` (the original's spelling).
     init?(fileKey: String) {

@@ -4,10 +4,10 @@
 /// `on-quorum-loss`, `tie-breaker`, …) plus `address`, `port`, `broadcast-address` and
 /// `broadcast-port` for the positionals. A value may be wrapped in double quotes (for
 /// leading or trailing spaces); a `#` after a value is part of the value. Within one file a
-/// later line for the same key wins.
+/// later line for the same key wins, except for a repeatable key (`peer`), whose lines add up.
 enum ConfigFile {
-    static func parse(_ text: String, path: String) throws(SettingsError) -> [SettingKey: SettingValue] {
-        var values: [SettingKey: SettingValue] = [:]
+    static func parse(_ text: String, path: String) throws(SettingsError) -> [SettingKey: [SettingValue]] {
+        var values: [SettingKey: [SettingValue]] = [:]
         var lineNumber = 0
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
@@ -25,7 +25,8 @@ enum ConfigFile {
                 let hint = key == "config" ? "config files cannot include other files" : "known keys: \(SettingKey.allCases.map(\.rawValue).joined(separator: ", "))"
                 throw SettingsError("\(path):\(lineNumber): unknown key '\(key)' (\(hint))")
             }
-            values[settingKey] = SettingValue(text: value, source: .file(path: path, line: lineNumber, key: key))
+            let entry = SettingValue(text: value, source: .file(path: path, line: lineNumber, key: key))
+            values[settingKey] = settingKey.isRepeatable ? (values[settingKey] ?? []) + [entry] : [entry]
         }
         return values
     }

@@ -34,7 +34,7 @@ extension NodeSettings {
             throw SettingsError(QuorumdArguments.message(for: error) + " (see quorumd --help)")
         }
 
-        var values: [SettingKey: SettingValue] = [:]
+        var values: [SettingKey: [SettingValue]] = [:]
         for path in commandLine.config {
             guard !path.isEmpty else { throw SettingsError("--config: the path is empty") }
             let text: String
@@ -54,15 +54,27 @@ extension NodeSettings {
 
     /// Validates merged values and fills in defaults.
     static func resolve(
-        _ values: [SettingKey: SettingValue],
+        _ values: [SettingKey: [SettingValue]],
         environment: [String: String],
         hostname: String
     ) throws(SettingsError) -> NodeSettings {
-        func value(_ key: SettingKey) -> SettingValue? { values[key] }
+        func value(_ key: SettingKey) -> SettingValue? { values[key]?.last }
 
         let address = try value(.address).map(ipAddress) ?? Defaults.address
         let port = try value(.port).map { v throws(SettingsError) in try portNumber(v, allowZero: true) } ?? Defaults.port
-        let broadcastAddress = try value(.broadcastAddress).map(ipAddress) ?? Defaults.broadcastAddress
+        let discoveryOff = value(.broadcastAddress)?.text == "none"
+        let broadcastAddress = discoveryOff ? Defaults.broadcastAddress : try value(.broadcastAddress).map(ipAddress) ?? Defaults.broadcastAddress
+        // Every seed is checked before anything else is said about them.
+        var seeds: [SeedSpec] = []
+        for entry in values[.peer] ?? [] {
+            for item in entry.text.split(separator: ",", omittingEmptySubsequences: false) {
+                do {
+                    seeds.append(try SeedSpec.parse(String(item)))
+                } catch {
+                    throw .badValue(entry.source, "peer '\(item.trimmingWhitespace())': \(error.description)")
+                }
+            }
+        }
         let broadcastPort = try value(.broadcastPort).map { v throws(SettingsError) in try portNumber(v, allowZero: false) } ?? Defaults.broadcastPort
 
         let name: String
@@ -79,7 +91,10 @@ extension NodeSettings {
         settings.address = address
         settings.port = port
         settings.broadcastAddress = broadcastAddress
+        settings.broadcastDiscovery = !discoveryOff
         settings.broadcastPort = broadcastPort
+        settings.seeds = seeds
+        settings.peerResolveInterval = try value(.peerResolveInterval).map(seconds) ?? Defaults.peerResolveInterval
         settings.debugLevel = try value(.debug).map(debugLevel) ?? 0
         settings.masterHook = try value(.masterHook).map(path)
         settings.slaveHook = try value(.slaveHook).map(path)
@@ -144,11 +159,7 @@ extension NodeSettings {
     // MARK: - Value checks
 
     static func ipAddress(_ value: SettingValue) throws(SettingsError) -> String {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        if inet_pton(AF_INET, value.text, &v4) == 1 || inet_pton(AF_INET6, value.text, &v6) == 1 {
-            return value.text
-        }
+        if SeedSpec.numericFamily(value.text) != nil { return value.text }
         throw .badValue(value.source, "'\(value.text)' is not an IPv4 or IPv6 address (for example 0.0.0.0 or ::)")
     }
 

@@ -16,6 +16,12 @@ public struct NodeSettings: Sendable, Equatable {
     public var port: UInt16 = Defaults.port
     /// Where discovery datagrams are sent. An IPv4 or IPv6 literal.
     public var broadcastAddress: String = Defaults.broadcastAddress
+    /// `false` with `--broadcast-address none`: no discovery socket; only seeds find peers.
+    public var broadcastDiscovery = true
+    /// `--peer` entries, in order: dialled over TCP to find peers.
+    public var seeds: [SeedSpec] = []
+    /// How long a seed that is not connected keeps a resolution before it is resolved again.
+    public var peerResolveInterval: Duration = Defaults.peerResolveInterval
     /// The discovery port (1–65535), listened on by every node of the host.
     public var broadcastPort: UInt16 = Defaults.broadcastPort
     /// The node's nickname (``QuorumCore/Names``).
@@ -52,6 +58,7 @@ public struct NodeSettings: Sendable, Equatable {
         public static let broadcastPort: UInt16 = 5595
         public static let cluster = "quorum"
         public static let hookTimeout: Duration = .seconds(30)
+        public static let peerResolveInterval: Duration = .seconds(5)
         /// Without systemd's `RUNTIME_DIRECTORY`: `/run/quorum/NAME/control.sock`, where
         /// `quorumctl -n NAME` looks.
         public static func controlSocket(name: String) -> String { ControlSocketLocator.socketPath(forNode: name) }
@@ -90,7 +97,7 @@ extension NodeSettings: CustomStringConvertible {
     public var description: String {
         var lines: [(String, String)] = [
             ("address", address), ("port", "\(port)"),
-            ("broadcast-address", broadcastAddress), ("broadcast-port", "\(broadcastPort)"),
+            ("broadcast-address", broadcastDiscovery ? broadcastAddress : "none"), ("broadcast-port", "\(broadcastPort)"),
             ("name", name), ("cluster", cluster), ("debug", "\(debugLevel)"),
             ("master-hook", masterHook ?? ""), ("slave-hook", slaveHook ?? ""),
             ("use-port-instead-of-life-time", metric == .port ? "true" : "false"),
@@ -100,6 +107,8 @@ extension NodeSettings: CustomStringConvertible {
             ("key-file", keyFile ?? ""),
             ("hook-timeout", Self.format(hookTimeout)),
             ("control-socket", controlSocket), ("state-dir", stateDirectory),
+            ("peer", seeds.map(\.text).joined(separator: ", ")),
+            ("peer-resolve-interval", Self.format(peerResolveInterval)),
         ]
         if !configFiles.isEmpty { lines.append(("# config", configFiles.joined(separator: ", "))) }
         return lines.map { "\($0.0) = \($0.1)" }.joined(separator: "\n")
