@@ -1,4 +1,5 @@
 /// Human-readable renderings for `quorumctl` without `--json`.
+import QuorumCore
 
 extension StatusReport {
     /// Aligned `key: value` lines, one per field, ending with a newline.
@@ -20,7 +21,7 @@ extension StatusReport {
         if let dispatched { rows.append(("dispatched", String(dispatched))) }
         rows.append(("metric", metric))
         if let address {
-            rows.append(("address", port.map { "\(address):\($0)" } ?? address))
+            rows.append(("address", port.map { NodeIdentity.endpoint(address, UInt16(clamping: $0)) } ?? address))
         } else if let port {
             rows.append(("port", String(port)))
         }

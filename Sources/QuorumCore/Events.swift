@@ -126,7 +126,7 @@ public enum Notice: Sendable, Equatable {
         case .duplicateName(let n, let a, let p):
             n == node ? "\(node) sees another node with its own name at \(a):\(p); refusing it"
                 : "\(node) sees a second node named \(n) at \(a):\(p) while \(n) is not known to be gone; refusing it"
-        case .nameTaken(let h): "\(node): the name is already held by a running member at \(h.address):\(h.port) (instance \(String(h.instance, radix: 16)))"
+        case .nameTaken(let h): "\(node): the name is already held by a running member at \(h.endpoint) (instance \(String(h.instance, radix: 16)))"
         case .hookSkipped(let run, let why): "\(node) skips its queued \(run.role.rawValue) hook (epoch \(run.epoch)): \(why)"
         }
     }

@@ -19,7 +19,15 @@ public struct NodeIdentity: Hashable, Sendable, CustomStringConvertible {
         self.birth = birth
     }
 
-    public var description: String { "\(name)@\(address):\(port)#\(String(instance, radix: 16))" }
+    public var description: String { "\(name)@\(endpoint)#\(String(instance, radix: 16))" }
+
+    /// `address:port`, an IPv6 address in brackets (`[fd00::1]:6170`).
+    public var endpoint: String { Self.endpoint(address, port) }
+
+    /// `address:port`, an IPv6 address in brackets.
+    public static func endpoint(_ address: String, _ port: UInt16) -> String {
+        address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
+    }
 
     /// `true` when this process started before `other` (birth, then instance): of two
     /// processes with one name, the earlier keeps it.

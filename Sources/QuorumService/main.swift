@@ -106,7 +106,7 @@ do {
     await control.close()
     exit(1)
 } catch {
-    standardError("quorumd: cannot bind \(settings.address):\(settings.port) or discovery port \(settings.broadcastPort): \(error)")
+    standardError("quorumd: cannot bind \(NodeIdentity.endpoint(settings.address, settings.port)) or discovery port \(settings.broadcastPort): \(error)")
     await control.close()
     exit(2)
 }

@@ -1,6 +1,10 @@
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 import QuorumControl
 import QuorumSecurity
 @testable import QuorumCore
@@ -179,5 +183,30 @@ struct TerminalLineTests {
         var line = TerminalLine()
         #expect(Array(" q \r\n".utf8).compactMap { line.append($0) } == ["q"])
         #expect(Array("quit\n".utf8).compactMap { line.append($0) } == ["quit"])
+    }
+}
+
+@Suite("Addresses: what a node advertises and how it dials")
+struct AddressTests {
+    static let devices = (try? System.enumerateDevices()) ?? []
+
+    @Test("a specific bind address is advertised as it is; 127.255.255.255 advertises loopback")
+    func chosen() {
+        #expect(AdvertisedAddress.choose(bind: "fd00::7", broadcast: "ff02::114", devices: Self.devices) == "fd00::7")
+        #expect(AdvertisedAddress.choose(bind: "0.0.0.0", broadcast: "127.255.255.255", devices: Self.devices) == "127.0.0.1")
+    }
+
+    @Test("link-local addresses: recognised, and dialled through this node's interface")
+    func linkLocal() throws {
+        #expect(AdvertisedAddress.isLinkLocal("fe80::1%eth0"))
+        #expect(!AdvertisedAddress.isLinkLocal("fd00::1"))
+        let address = try AdvertisedAddress.socketAddress("fe80::1%peer-side-name", port: 6170, interface: "lo")
+        #expect(address.port == 6170)
+        guard case .v6(let v6) = address else {
+            Issue.record("not IPv6: \(address)")
+            return
+        }
+        #expect(v6.address.sin6_scope_id == if_nametoindex("lo"), "the zone is this node's interface")
+        #expect(throws: (any Error).self) { try AdvertisedAddress.socketAddress("not-an-address", port: 1, interface: nil) }
     }
 }

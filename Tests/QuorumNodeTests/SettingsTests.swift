@@ -68,7 +68,7 @@ struct SettingsTests {
     @Test("all four positionals and every long option, as `--x V` and `--x=V`")
     func everyOption() throws {
         let settings = try parse([
-            "127.0.0.1", "0", "::1", "6000",
+            "127.0.0.1", "0", "ff02::114", "6000", "--discovery-interface", "eth0",
             "--name", "node.1", "--debug", "--master-hook=/etc/quorum/m", "--slave-hook", "/etc/quorum/s",
             "--use_port_instead_of_life_time", "--on-quorum-loss=dispatch", "--expected-nodes", "3",
             "--tie-breaker", "--cluster=lab", "--key-file", "/etc/quorum/key", "--hook-timeout=2.5",
@@ -76,7 +76,8 @@ struct SettingsTests {
         ])
         #expect(settings.address == "127.0.0.1")
         #expect(settings.port == 0)
-        #expect(settings.broadcastAddress == "::1")
+        #expect(settings.broadcastAddress == "ff02::114")
+        #expect(settings.discoveryInterface == "eth0")
         #expect(settings.broadcastPort == 6000)
         #expect(settings.name == "node.1")
         #expect(settings.debugLevel == 1)
@@ -218,7 +219,7 @@ struct SettingsTests {
         (["--slave-hook", ""], "quorumd: --slave-hook: the path is empty"),
         (["--control-socket", "/" + String(repeating: "s", count: 107)], "quorumd: --control-socket: the socket path is longer than 107 bytes; choose a shorter one"),
         (["--config", "/missing.conf"], "quorumd: --config /missing.conf: cannot read the file (No such file or directory)"),
-        (["--config", "/bad.conf"], "quorumd: /bad.conf:3: unknown key 'colour' (known keys: address, port, broadcast-address, broadcast-port, name, debug, master-hook, slave-hook, use-port-instead-of-life-time, on-quorum-loss, expected-nodes, tie-breaker, cluster, key-file, hook-timeout, control-socket, state-dir, peer, peer-resolve-interval)"),
+        (["--config", "/bad.conf"], "quorumd: /bad.conf:3: unknown key 'colour' (known keys: address, port, broadcast-address, broadcast-port, name, debug, master-hook, slave-hook, use-port-instead-of-life-time, on-quorum-loss, expected-nodes, tie-breaker, cluster, key-file, hook-timeout, control-socket, state-dir, peer, peer-resolve-interval, discovery-interface)"),
         (["--config", "/value.conf"], "quorumd: /value.conf:2: port: 'eighty' is not a port number (0-65535; 0 takes any free port)"),
         (["--config", "/noequals.conf"], "quorumd: /noequals.conf:1: expected `key = value`, found 'tie-breaker'"),
         (["--config", "/nested.conf"], "quorumd: /nested.conf:1: unknown key 'config' (config files cannot include other files)"),
@@ -288,6 +289,17 @@ struct SeedSettingsTests {
     ])
     func badSeeds(_ entry: String, _ message: String) {
         #expect(failure(["-n", "B", "--peer", "good.example", "--peer", entry]) == message)
+    }
+
+    @Test("IPv6 discovery goes to a multicast group; a link-local group needs the interface")
+    func ipv6Discovery() throws {
+        #expect(failure(["::", "6170", "fd00::1", "-n", "B"])
+                == "quorumd: BROADCAST_ADDRESS: 'fd00::1' is not an IPv6 multicast group: IPv6 has no broadcast; use a group such as ff02::114 with --discovery-interface")
+        #expect(failure(["::", "6170", "ff02::114", "-n", "B"])
+                == "quorumd: BROADCAST_ADDRESS: the link-local group ff02::114 needs --discovery-interface (the link to send on, such as eth0)")
+        #expect(failure(["-n", "B", "--discovery-interface", "eth0/1"]) == "quorumd: --discovery-interface: 'eth0/1' is not a network interface name (such as eth0)")
+        let settings = try parse(["fd00::1", "6170", "--broadcast-address", "ff02::114", "--discovery-interface", "eth0", "-n", "B"])
+        #expect(settings.address == "fd00::1" && settings.broadcastAddress == "ff02::114" && settings.discoveryInterface == "eth0")
     }
 
     @Test("a bad seed in a file names the file and line")

@@ -52,7 +52,7 @@ public struct ControlAdapter: Sendable {
             name: s.identity.name, cluster: s.cluster, role: s.role.rawValue, master: s.master, quorate: s.quorate,
             epoch: s.epoch, clusterSize: s.clusterSize, majority: s.majority, connected: s.connected, lost: s.lost,
             metric: s.metric.rawValue,
-            masterAddress: s.masterIdentity.map { "\($0.address):\($0.port)" }, address: s.identity.address,
+            masterAddress: s.masterIdentity.map(\.endpoint), address: s.identity.address,
             port: Int(s.identity.port), birth: s.identity.birth, instance: String(s.identity.instance, radix: 16),
             uptimeSeconds: uptime.nanosecondsClamped / 1_000_000_000,
             protocolVersion: Int(s.protocolVersion), clusterProtocolVersion: Int(s.clusterProtocolVersion), protocolBehind: s.protocolBehind)

@@ -76,7 +76,9 @@ final class CoreAdapter: TransportDelegate {
         self.hooks = hooks
         return transport.bind().assumeIsolated().map { port in
             let devices = (try? System.enumerateDevices()) ?? []
-            let address = AdvertisedAddress.choose(bind: self.settings.address, broadcast: self.settings.broadcastAddress, devices: devices)
+            let address = AdvertisedAddress.choose(
+                bind: self.settings.address, broadcast: self.settings.broadcastDiscovery ? self.settings.broadcastAddress : nil,
+                interface: self.settings.discoveryInterface, devices: devices)
             let identity = NodeIdentity(name: self.settings.name, instance: UInt64.random(in: 1...UInt64.max), address: address, port: port, birth: self.birth)
             self.identity = identity
             self.core = QuorumInstance(configuration: self.settings.coreConfiguration, identity: identity, restored: restored, now: self.now(), seed: UInt64.random(in: 0...UInt64.max))

@@ -81,11 +81,11 @@ final class Notices {
     // MARK: - The transport's lines
 
     func listening(address: String, advertised: String, port: UInt16) {
-        logger.info("\(name) listens on \(address):\(port), advertises \(advertised):\(port)", metadata: metadata())
+        logger.info("\(name) listens on \(NodeIdentity.endpoint(address, port)), advertises \(NodeIdentity.endpoint(advertised, port))", metadata: metadata())
     }
 
     func listening(address: String, advertised: String, port: UInt16, discoveryPort: UInt16, via broadcast: String) {
-        logger.info("\(name) listens on \(address):\(port), advertises \(advertised):\(port), discovery on port \(discoveryPort) via \(broadcast)", metadata: metadata())
+        logger.info("\(name) listens on \(NodeIdentity.endpoint(address, port)), advertises \(NodeIdentity.endpoint(advertised, port)), discovery on port \(discoveryPort) via \(broadcast)", metadata: metadata())
     }
 
     func portTaken(_ requested: UInt16, instead: Int) {
@@ -140,11 +140,11 @@ final class Notices {
     func refused(_ peer: NodeIdentity, _ refusal: LinkRefusal) {
         var m = metadata()
         m["quorum.peer"] = "\(peer.name)"
-        m["quorum.peer.address"] = "\(peer.address):\(peer.port)"
+        m["quorum.peer.address"] = "\(peer.endpoint)"
         m["quorum.peer.instance"] = "\(String(peer.instance, radix: 16))"
         switch refusal {
         case .nameTaken(let holder):
-            m["quorum.holder.address"] = "\(holder.address):\(holder.port)"
+            m["quorum.holder.address"] = "\(holder.endpoint)"
             if peer.name == name {
                 logger.warning("\(name) refused a link from another process named \(peer.name) at \(peer.address):\(peer.port): this node, at \(holder.address):\(holder.port), holds the name here; told it the name is taken", metadata: m)
             } else {

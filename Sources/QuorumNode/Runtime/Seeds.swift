@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import QuorumControl
+import QuorumCore
 
 #if canImport(Glibc)
 import Glibc
@@ -204,10 +205,7 @@ final class SeedDialer {
 
     /// `192.0.2.1:6170`, `[2001:db8::1]:6170`.
     static func describe(_ address: SocketAddress) -> String {
-        let ip = address.ipAddress ?? "?"
-        let port = address.port ?? 0
-        if case .v6 = address { return "[\(ip)]:\(port)" }
-        return "\(ip):\(port)"
+        NodeIdentity.endpoint(address.ipAddress ?? "?", UInt16(clamping: address.port ?? 0))
     }
 }
 

@@ -94,7 +94,7 @@ final class Transport {
             if let discovery {
                 self.discovery = discovery
                 self.watchDiscovery(discovery)
-                self.broadcastTarget = try SocketAddress(ipAddress: settings.broadcastAddress, port: Int(settings.broadcastPort))
+                self.broadcastTarget = try Self.discoveryTarget(settings)
             }
             return UInt16(server.localAddress?.port ?? Int(settings.port))
         }.nonisolated()
@@ -109,19 +109,60 @@ final class Transport {
             .childChannelOption(Self.userTimeoutOption, value: linkTimeoutMilliseconds)
     }
 
+    /// Where announcements go: the broadcast address, or the IPv6 multicast group on the
+    /// discovery interface (`ff02::114%eth0`).
+    static func discoveryTarget(_ settings: NodeSettings) throws -> SocketAddress {
+        var group = settings.broadcastAddress
+        if group.contains(":"), let interface = settings.discoveryInterface, !group.contains("%") { group += "%" + interface }
+        guard let target = try Resolver.addresses(host: group, port: settings.broadcastPort, numeric: true).first else {
+            throw Resolver.Failure(description: "no address for \(group)")
+        }
+        return target
+    }
+
+    struct NoSuchInterface: Error, CustomStringConvertible {
+        var name: String
+        var description: String { "no network interface \(name) with an IPv6 address (--discovery-interface)" }
+    }
+
+    /// The discovery socket: every node of the host shares the port. For IPv4 it receives and
+    /// sends broadcasts; for IPv6 it joins the multicast group on the discovery interface and
+    /// sends out of that interface (looped back to the host's other nodes).
     private func discoveryBootstrap(_ me: NIOLoopBound<Transport>) -> EventLoopFuture<Channel> {
-        let any = settings.broadcastAddress.contains(":") ? "::" : "0.0.0.0"
-        return DatagramBootstrap(group: loop)
+        let v6 = settings.broadcastAddress.contains(":")
+        var device: NIONetworkDevice? = nil
+        if v6, let name = settings.discoveryInterface {
+            device = (try? System.enumerateDevices())?.first { d in
+                guard d.name == name, let a = d.address, case .v6 = a else { return false }
+                return true
+            }
+            if device == nil { return loop.makeFailedFuture(NoSuchInterface(name: name)) }
+        }
+        var bootstrap = DatagramBootstrap(group: loop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
-            .channelOption(.socketOption(.so_broadcast), value: 1)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: WireFormat.maximumDatagram + 1))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(DiscoveryHandler(transport: me.value))
                 }
             }
-            .bind(host: any, port: Int(settings.broadcastPort))
+        if v6 {
+            if let device {
+                bootstrap = bootstrap.channelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_multicast_if), value: SocketOptionValue(device.interfaceIndex))
+            }
+        } else {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_broadcast), value: 1)
+        }
+        let bound = bootstrap.bind(host: v6 ? "::" : "0.0.0.0", port: Int(settings.broadcastPort))
+        guard v6 else { return bound }
+        let settings = self.settings
+        return bound.flatMap { channel in
+            guard let multicast = channel as? MulticastChannel, let group = try? Self.discoveryTarget(settings) else {
+                return channel.eventLoop.makeSucceededFuture(channel)
+            }
+            return multicast.joinGroup(group, device: device).map { channel }
+        }
     }
 
     /// NIO closes a datagram channel on most send errors (EPERM from a firewall rule,
@@ -208,7 +249,7 @@ final class Transport {
         if attempts[peer.name] != nil { return }
         let address: SocketAddress
         do {
-            address = try SocketAddress(ipAddress: peer.address, port: Int(peer.port))
+            address = try AdvertisedAddress.socketAddress(peer.address, port: peer.port, interface: settings.discoveryInterface)
         } catch {
             notices.drop("address", error: "\(peer.name) advertises an unusable address \(peer.address)")
             loop.assumeIsolated().execute { self.delegate?.feed(.linkDown(name: peer.name, instance: peer.instance, .unreachable)) }

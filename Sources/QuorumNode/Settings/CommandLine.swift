@@ -60,6 +60,8 @@ struct QuorumdArguments: ParsableCommand {
     var peerResolveInterval: String?
     @Option(name: .customLong("broadcast-address"), help: ArgumentHelp("Where discovery datagrams go; none: no broadcast discovery (as the positional).", valueName: "address|none"))
     var broadcastAddressFlag: String?
+    @Option(name: .customLong("discovery-interface"), help: ArgumentHelp("The interface discovery datagrams go out of (needed for an IPv6 link-local group such as ff02::114).", valueName: "name"))
+    var discoveryInterface: String?
     @Option(name: .customLong("config"), help: ArgumentHelp("Read settings from this file; may be repeated, later files win; flags win over files.", valueName: "file"))
     var config: [String] = []
 
@@ -75,6 +77,7 @@ struct QuorumdArguments: ParsableCommand {
         put(.broadcastAddress, broadcastAddressFlag, .flag("--broadcast-address"))
         if !peer.isEmpty { values[.peer] = peer.map { SettingValue(text: $0, source: .flag("--peer")) } }
         put(.peerResolveInterval, peerResolveInterval, .flag("--peer-resolve-interval"))
+        put(.discoveryInterface, discoveryInterface, .flag("--discovery-interface"))
         put(.broadcastPort, broadcastPort, .positional("BROADCAST_PORT"))
         put(.name, name, .flag("--name"))
         if debug > 0 { put(.debug, String(debug), .flag("--debug")) }
@@ -112,6 +115,7 @@ enum SettingKey: String, CaseIterable {
     case stateDir = "state-dir"
     case peer
     case peerResolveInterval = "peer-resolve-interval"
+    case discoveryInterface = "discovery-interface"
 
     /// A key whose values add up (repeated, or comma-separated) instead of replacing.
     var isRepeatable: Bool { self == .peer }

@@ -64,6 +64,16 @@ extension NodeSettings {
         let port = try value(.port).map { v throws(SettingsError) in try portNumber(v, allowZero: true) } ?? Defaults.port
         let discoveryOff = value(.broadcastAddress)?.text == "none"
         let broadcastAddress = discoveryOff ? Defaults.broadcastAddress : try value(.broadcastAddress).map(ipAddress) ?? Defaults.broadcastAddress
+        let discoveryInterface = try value(.discoveryInterface).map(interfaceName)
+        if !discoveryOff, let given = value(.broadcastAddress), given.text.contains(":") {
+            // IPv6 has no broadcast: discovery goes to a multicast group.
+            guard given.text.lowercased().hasPrefix("ff") else {
+                throw .badValue(given.source, "'\(given.text)' is not an IPv6 multicast group: IPv6 has no broadcast; use a group such as ff02::114 with --discovery-interface")
+            }
+            if given.text.lowercased().hasPrefix("ff02"), discoveryInterface == nil {
+                throw .badValue(given.source, "the link-local group \(given.text) needs --discovery-interface (the link to send on, such as eth0)")
+            }
+        }
         // Every seed is checked before anything else is said about them.
         var seeds: [SeedSpec] = []
         for entry in values[.peer] ?? [] {
@@ -94,6 +104,7 @@ extension NodeSettings {
         settings.broadcastDiscovery = !discoveryOff
         settings.broadcastPort = broadcastPort
         settings.seeds = seeds
+        settings.discoveryInterface = discoveryInterface
         settings.peerResolveInterval = try value(.peerResolveInterval).map(seconds) ?? Defaults.peerResolveInterval
         settings.debugLevel = try value(.debug).map(debugLevel) ?? 0
         settings.masterHook = try value(.masterHook).map(path)
@@ -161,6 +172,14 @@ extension NodeSettings {
     static func ipAddress(_ value: SettingValue) throws(SettingsError) -> String {
         if SeedSpec.numericFamily(value.text) != nil { return value.text }
         throw .badValue(value.source, "'\(value.text)' is not an IPv4 or IPv6 address (for example 0.0.0.0 or ::)")
+    }
+
+    /// A network interface name as Linux allows it: 1-15 bytes, no '/', ':' or white space.
+    static func interfaceName(_ value: SettingValue) throws(SettingsError) -> String {
+        let ok = !value.text.isEmpty && value.text.utf8.count <= 15
+            && !value.text.contains { $0 == "/" || $0 == ":" || $0.isWhitespace }
+        guard ok else { throw .badValue(value.source, "'\(value.text)' is not a network interface name (such as eth0)") }
+        return value.text
     }
 
     static func portNumber(_ value: SettingValue, allowZero: Bool) throws(SettingsError) -> UInt16 {

@@ -18,6 +18,9 @@ public struct NodeSettings: Sendable, Equatable {
     public var broadcastAddress: String = Defaults.broadcastAddress
     /// `false` with `--broadcast-address none`: no discovery socket; only seeds find peers.
     public var broadcastDiscovery = true
+    /// The interface discovery datagrams go out of and are received on (an IPv6 multicast
+    /// group is joined there).
+    public var discoveryInterface: String? = nil
     /// `--peer` entries, in order: dialled over TCP to find peers.
     public var seeds: [SeedSpec] = []
     /// How long a seed that is not connected keeps a resolution before it is resolved again.
@@ -109,6 +112,7 @@ extension NodeSettings: CustomStringConvertible {
             ("control-socket", controlSocket), ("state-dir", stateDirectory),
             ("peer", seeds.map(\.text).joined(separator: ", ")),
             ("peer-resolve-interval", Self.format(peerResolveInterval)),
+            ("discovery-interface", discoveryInterface ?? ""),
         ]
         if !configFiles.isEmpty { lines.append(("# config", configFiles.joined(separator: ", "))) }
         return lines.map { "\($0.0) = \($0.1)" }.joined(separator: "\n")
