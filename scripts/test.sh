@@ -24,5 +24,12 @@ else
     echo "skipped: fault injection needs root (network namespaces, nftables)"
 fi
 
+echo "== networks without broadcast, and IPv6: 3 nodes in network namespaces =="
+if [ "$(id -u)" -eq 0 ]; then
+    harness/networks/run.sh
+else
+    echo "skipped: the network tests need root (network namespaces, nftables)"
+fi
+
 echo "== end to end under systemd: the Debian package in 3 containers =="
 harness/e2e/systemd-cluster.sh

@@ -1,0 +1,499 @@
+#!/usr/bin/env python3
+"""Networks without broadcast, and IPv6: three real quorumd processes, each in its own network
+namespace on one bridge, in the setups issue 13 is about. Each scenario checks that the nodes
+form one cluster, elect one master, fail over when the master is killed, and agree again after
+a partition heals; the seed scenarios also that names resolve through the namespaces' own hosts
+files and that a node that moves to a new address under its name re-enters.
+
+  seeds-v4     IPv4; every discovery datagram dropped on the bridge (nftables); the nodes find
+               each other through `--peer q1 --peer q2 --peer q3` alone (names from
+               /etc/netns/qsN/hosts, which `ip netns exec` mounts over /etc/hosts)
+  multicast-v6 IPv6 only (unique-local fd00:18:3::N, no IPv4 address): discovery by the
+               link-local multicast group ff02::114 on eth0
+  seeds-v6     IPv6 only, broadcast discovery off, seeds `[fd00:18:3::N]`
+
+With --bench RUNS, it measures instead: RUNS crashes and RUNS leaves of the master, in a
+cluster that finds itself by broadcast and in one that uses seeds only (broadcast off), in one
+sitting, and prints the medians of the time from the kill (or SIGTERM) until a new master
+answers `status` as master.
+
+Only the Python standard library; needs root, iproute2 and nftables (run.sh installs them and
+builds the binaries). Nothing leaves the namespaces: addresses are 198.18.2.0/24 (RFC 2544) and
+fd00:18:3::/64 on the bridge qsbr0, which has no address and no uplink. Every wait is bounded;
+namespaces, bridge, nftables table, hosts files and processes are removed on exit, also on
+failure or Ctrl+C. The last line is "N scenarios, F failed".
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+NODES = ["q1", "q2", "q3"]
+NETNS = {n: "qs%d" % (i + 1) for i, n in enumerate(NODES)}
+VETH = {n: "qsv%d" % (i + 1) for i, n in enumerate(NODES)}
+IP4 = {n: "198.18.2.%d" % (i + 1) for i, n in enumerate(NODES)}
+IP6 = {n: "fd00:18:3::%d" % (i + 1) for i, n in enumerate(NODES)}
+BRIDGE = "qsbr0"
+BROADCAST4 = "198.18.2.255"
+GROUP6 = "ff02::114"
+PORT = 7301
+DISCOVERY_PORT = 7399
+FORM_LIMIT = 10.0       # seconds: a fresh cluster of three agrees on one master
+AGREE_LIMIT = 5.0       # seconds: agreement again after a crash, a heal or a restart
+NETNS_ETC = "/etc/netns"
+
+
+def log(msg):
+    print("[%7.2f] %s" % (time.monotonic() - T0, msg), flush=True)
+
+
+def run(cmd, check=True, input=None):
+    p = subprocess.run(cmd, input=input, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(cmd), p.stderr.strip()))
+    return p
+
+
+class Failure(Exception):
+    pass
+
+
+# ----------------------------------------------------------------------------------------------
+# The test bed
+
+class Bed:
+    def __init__(self, workdir):
+        self.workdir = workdir
+
+    def teardown(self):
+        for n in NODES:
+            ns = NETNS[n]
+            if os.path.exists("/run/netns/" + ns):
+                for pid in run(["ip", "netns", "pids", ns], check=False).stdout.split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+                run(["ip", "netns", "del", ns], check=False)
+            shutil.rmtree(os.path.join(NETNS_ETC, ns), ignore_errors=True)
+        if os.path.exists("/sys/class/net/" + BRIDGE):
+            run(["ip", "link", "del", BRIDGE], check=False)
+        if run(["nft", "list", "table", "bridge", "qs"], check=False).returncode == 0:
+            run(["nft", "delete", "table", "bridge", "qs"], check=False)
+
+    def setup(self, family):
+        self.teardown()
+        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+        run(["ip", "link", "set", BRIDGE, "up"])
+        for n in NODES:
+            ns = NETNS[n]
+            run(["ip", "netns", "add", ns])
+            run(["ip", "link", "add", VETH[n], "type", "veth", "peer", "name", "eth0", "netns", ns])
+            run(["ip", "link", "set", VETH[n], "master", BRIDGE, "up"])
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            if family == 4:
+                run(["ip", "-n", ns, "addr", "add", IP4[n] + "/24", "brd", BROADCAST4, "dev", "eth0"])
+            else:
+                # IPv6 only: no IPv4 address at all; no duplicate address detection delay.
+                run(["ip", "-n", ns, "addr", "add", IP6[n] + "/64", "dev", "eth0", "nodad"])
+            run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+        if family == 6:
+            self.wait_link_local()
+        run(["nft", "-f", "-"], input=(
+            "table bridge qs {\n"
+            "  chain qsfwd { type filter hook forward priority 0; policy accept; }\n"
+            "}\n"))
+        self.write_hosts(IP4 if family == 4 else IP6)
+
+    def wait_link_local(self):
+        """Multicast needs each eth0's link-local address out of its (short) DAD."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            ready = all("tentative" not in run(["ip", "-n", NETNS[n], "-6", "addr", "show", "dev", "eth0"]).stdout
+                        and "fe80::" in run(["ip", "-n", NETNS[n], "-6", "addr", "show", "dev", "eth0"]).stdout
+                        for n in NODES)
+            if ready:
+                return
+            time.sleep(0.05)
+        raise Failure("link-local IPv6 addresses did not come up within 10 s")
+
+    def write_hosts(self, addresses):
+        """The names q1..q3 in every namespace's own /etc/hosts."""
+        text = "127.0.0.1 localhost\n::1 localhost\n" + "".join("%s %s\n" % (addresses[n], n) for n in NODES)
+        for n in NODES:
+            d = os.path.join(NETNS_ETC, NETNS[n])
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, "hosts"), "w") as fh:
+                fh.write(text)
+
+    def rules(self, rules):
+        script = "flush chain bridge qs qsfwd\n" + "".join("add rule bridge qs qsfwd %s\n" % r for r in rules)
+        run(["nft", "-f", "-"], input=script)
+
+    @staticmethod
+    def drop_discovery():
+        return ["udp dport %d drop" % DISCOVERY_PORT]
+
+    @staticmethod
+    def isolate(n):
+        return ['iifname "%s" drop' % VETH[n], 'oifname "%s" drop' % VETH[n]]
+
+
+# ----------------------------------------------------------------------------------------------
+# The nodes
+
+class Cluster:
+    def __init__(self, opts, workdir, args_for):
+        self.opts = opts
+        self.workdir = workdir
+        self.args_for = args_for   # node -> extra quorumd arguments (positionals included)
+        self.procs = {}
+
+    def sock(self, n):
+        return os.path.join(self.workdir, n + ".sock")
+
+    def start(self, n):
+        state = os.path.join(self.workdir, "state-" + n)
+        os.makedirs(state, exist_ok=True)
+        cmd = ["ip", "netns", "exec", NETNS[n], self.opts.quorumd] + self.args_for(n) + [
+            "-n", n, "-d", "--state-dir", state, "--control-socket", self.sock(n)]
+        logf = open(os.path.join(self.workdir, n + ".log"), "ab")
+        logf.write(("----- %s\n" % " ".join(cmd)).encode())
+        logf.flush()
+        self.procs[n] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        logf.close()
+
+    def kill(self, n):
+        p = self.procs.pop(n, None)
+        if p:
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=10)
+
+    def stop(self, n):
+        p = self.procs.pop(n, None)
+        if p:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+
+    def teardown(self):
+        for n in list(self.procs):
+            self.kill(n)
+
+    def status(self, n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(0.5)
+        try:
+            s.connect(self.sock(n))
+            s.sendall(b'{"command":"status"}\n')
+            data = b""
+            while not data.endswith(b"\n") and len(data) < 1 << 20:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            obj = json.loads(data.decode())
+            return obj["status"] if obj.get("ok") else None
+        except (OSError, ValueError, KeyError):
+            return None
+        finally:
+            s.close()
+
+    def statuses(self, nodes):
+        return {n: self.status(n) for n in nodes}
+
+    def masters(self, nodes):
+        return sorted(n for n, s in self.statuses(nodes).items() if s and s.get("role") == "master")
+
+    def agreed(self, nodes, size):
+        """The master every node in `nodes` names, if they all name the same one, it says it is
+        master, all are quorate and see `size` members with none lost."""
+        st = self.statuses(nodes)
+        if any(s is None for s in st.values()):
+            return None
+        masters = {s.get("master") for s in st.values()}
+        if len(masters) != 1 or None in masters:
+            return None
+        m = masters.pop()
+        for n, s in st.items():
+            if not s["quorate"] or s["clusterSize"] != size or s["lost"] != 0:
+                return None
+            if s["role"] != ("master" if n == m else "slave"):
+                return None
+        return m
+
+    def wait_agree(self, nodes, size, limit, what):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            two = self.masters(nodes)
+            if len(two) > 1:
+                raise Failure("two masters at once (%s) while waiting until %s" % (", ".join(two), what))
+            m = self.agreed(nodes, size)
+            if m:
+                return m
+            time.sleep(0.02)
+        raise Failure("no agreement within %.0f s: %s\n%s" % (limit, what, self.describe(nodes)))
+
+    def wait_new_master(self, nodes, old, limit):
+        """Seconds from now until a node of `nodes` other than `old` answers as master."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < limit:
+            for n in nodes:
+                s = self.status(n)
+                if s and s.get("role") == "master" and n != old:
+                    return time.monotonic() - t0
+            time.sleep(0.001)
+        raise Failure("no new master within %.0f s after %s went away\n%s" % (limit, old, self.describe(nodes)))
+
+    def describe(self, nodes):
+        lines = []
+        for n, s in self.statuses(nodes).items():
+            if s is None:
+                lines.append("  %s: no answer" % n)
+            else:
+                lines.append("  %s: %s, master %s, size %s, lost %s, seeds %s" % (
+                    n, s["role"], s["master"], s["clusterSize"], s["lost"],
+                    [(x["spec"], x["state"], x["addresses"]) for x in (s.get("seeds") or [])]))
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Scenarios
+
+def common_checks(c, bed, size=3):
+    """Form, fail over a killed master, take it back, heal a partition."""
+    for n in NODES:
+        c.start(n)
+    m = c.wait_agree(NODES, size, FORM_LIMIT, "three fresh nodes agree on a master")
+    log("formed: master %s" % m)
+    c.kill(m)
+    rest = [n for n in NODES if n != m]
+    took = c.wait_new_master(rest, m, AGREE_LIMIT)
+    log("killed master %s: a new master answered after %.1f ms" % (m, took * 1000))
+    c.start(m)
+    m2 = c.wait_agree(NODES, size, AGREE_LIMIT, "the restarted %s is back" % m)
+    log("%s is back; master %s" % (m, m2))
+    lone = [n for n in NODES if n != m2][0]
+    bed.rules(bed.extra + Bed.isolate(lone))
+    others = [n for n in NODES if n != lone]
+    deadline = time.monotonic() + AGREE_LIMIT
+    while time.monotonic() < deadline:
+        st = c.statuses(others)
+        if all(s and s["quorate"] and s["lost"] == 1 for s in st.values()):
+            break
+        time.sleep(0.02)
+    else:
+        raise Failure("the majority did not see %s lost\n%s" % (lone, c.describe(NODES)))
+    if len(c.masters(NODES)) > 1:
+        raise Failure("two masters during the partition: %s" % c.masters(NODES))
+    bed.rules(bed.extra)
+    m3 = c.wait_agree(NODES, size, AGREE_LIMIT, "the partition of %s healed" % lone)
+    log("partition of %s healed; master %s" % (lone, m3))
+    return m3
+
+
+def scenario_seeds_v4(opts, workdir):
+    bed = Bed(workdir)
+    bed.setup(4)
+    bed.extra = Bed.drop_discovery()
+    bed.rules(bed.extra)
+    seeds = ["--peer", "q1", "--peer", "q2", "--peer", "q3"]
+    addresses = dict(IP4)
+    c = Cluster(opts, workdir, lambda n: ["0.0.0.0", str(PORT), BROADCAST4, str(DISCOVERY_PORT)] + seeds)
+    try:
+        common_checks(c, bed)
+        # The seeds resolved through the namespace's own hosts file.
+        st = c.status("q1")
+        got = {x["spec"]: x for x in st["seeds"]}
+        if got["q2"]["addresses"] != ["%s:%d" % (IP4["q2"], PORT)] or got["q1"]["state"] != "self":
+            raise Failure("q1's seeds: %s" % st["seeds"])
+        # q3 moves to a new address under its name: it is stopped (a leave, as for a planned
+        # move; a crashed node whose old address is gone is taken back after `quorumctl
+        # forget`, docs/protocol.md), renumbered, the hosts files say so, and it starts again.
+        c.stop("q3")
+        run(["ip", "-n", NETNS["q3"], "addr", "del", IP4["q3"] + "/24", "dev", "eth0"])
+        addresses["q3"] = "198.18.2.33"
+        run(["ip", "-n", NETNS["q3"], "addr", "add", addresses["q3"] + "/24", "brd", BROADCAST4, "dev", "eth0"])
+        bed.write_hosts(addresses)
+        c.start("q3")
+        m = c.wait_agree(NODES, 3, AGREE_LIMIT, "q3 re-enters from its new address")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            seeds_q1 = {x["spec"]: x for x in c.status("q1")["seeds"]}
+            if seeds_q1["q3"]["addresses"] == ["198.18.2.33:%d" % PORT] and seeds_q1["q3"]["state"] == "connected":
+                break
+            time.sleep(0.1)
+        else:
+            raise Failure("q1's seed q3 did not follow the new address: %s" % c.status("q1")["seeds"])
+        log("q3 re-entered from 198.18.2.33 (master %s); q1's seed q3 resolves to the new address" % m)
+    finally:
+        c.teardown()
+        bed.teardown()
+
+
+def scenario_multicast_v6(opts, workdir):
+    bed = Bed(workdir)
+    bed.setup(6)
+    bed.extra = []
+    c = Cluster(opts, workdir, lambda n: [IP6[n], str(PORT), GROUP6, str(DISCOVERY_PORT), "--discovery-interface", "eth0"])
+    try:
+        common_checks(c, bed)
+        st = c.status("q1")
+        if st["address"] != IP6["q1"]:
+            raise Failure("q1 advertises %s" % st["address"])
+    finally:
+        c.teardown()
+        bed.teardown()
+
+
+def scenario_seeds_v6(opts, workdir):
+    bed = Bed(workdir)
+    bed.setup(6)
+    bed.extra = []
+    seeds = []
+    for n in NODES:
+        seeds += ["--peer", "[%s]" % IP6[n]]
+    seeds += ["--peer", "q1"]  # a name with only an AAAA record (the hosts file)
+    c = Cluster(opts, workdir, lambda n: ["::", str(PORT), "--broadcast-address", "none"] + seeds)
+    try:
+        common_checks(c, bed)
+        st = c.status("q2")
+        if st["address"] != IP6["q2"]:
+            raise Failure("q2 bound to :: advertises %s, not its unique-local address" % st["address"])
+    finally:
+        c.teardown()
+        bed.teardown()
+
+
+SCENARIOS = {"seeds-v4": scenario_seeds_v4, "multicast-v6": scenario_multicast_v6, "seeds-v6": scenario_seeds_v6}
+
+
+# ----------------------------------------------------------------------------------------------
+# Failover benchmark: broadcast discovery against seeds only, in one sitting
+
+def median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def bench(opts, workdir, runs):
+    results = {}
+    for mode in ["broadcast", "seeds"]:
+        bed = Bed(workdir)
+        bed.setup(4)
+        bed.extra = []
+        seeds = ["--peer", "q1", "--peer", "q2", "--peer", "q3"]
+        if mode == "broadcast":
+            args = lambda n: [IP4[n], str(PORT), BROADCAST4, str(DISCOVERY_PORT)]
+        else:
+            args = lambda n: [IP4[n], str(PORT), "none", "--broadcast-address", "none"] + seeds
+        c = Cluster(opts, workdir, args)
+        crash, leave = [], []
+        try:
+            for n in NODES:
+                c.start(n)
+            m = c.wait_agree(NODES, 3, FORM_LIMIT, "%s: formed" % mode)
+            for i in range(2 * runs):
+                how = "crash" if i % 2 == 0 else "leave"
+                rest = [n for n in NODES if n != m]
+                if how == "crash":
+                    c.kill(m)
+                else:
+                    c.procs[m].send_signal(signal.SIGTERM)
+                took = c.wait_new_master(rest, m, AGREE_LIMIT)
+                (crash if how == "crash" else leave).append(took * 1000)
+                if how == "leave":
+                    c.stop(m)
+                c.start(m)
+                m = c.wait_agree(NODES, 3, AGREE_LIMIT, "%s: %s back" % (mode, m))
+                # Let the restarted node's links settle before the next fault.
+                time.sleep(0.3)
+        finally:
+            c.teardown()
+            bed.teardown()
+        results[mode] = (crash, leave)
+        log("%s: crash median %.1f ms (n=%d), leave median %.1f ms (n=%d)" % (
+            mode, median(crash), len(crash), median(leave), len(leave)))
+    (bc, bl), (sc, sl) = results["broadcast"], results["seeds"]
+    print("failover in namespaces, %d runs each: crash median %.1f ms (broadcast) vs %.1f ms (seeds only), "
+          "leave median %.1f ms vs %.1f ms; differences %+.1f ms and %+.1f ms" % (
+              runs, median(bc), median(sc), median(bl), median(sl), median(sc) - median(bc), median(sl) - median(bl)))
+
+
+# ----------------------------------------------------------------------------------------------
+
+def main():
+    global T0
+    T0 = time.monotonic()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="directory holding quorumd")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated, of: " + ", ".join(SCENARIOS))
+    ap.add_argument("--bench", type=int, default=0, metavar="RUNS", help="measure failover instead (RUNS crashes and leaves per mode)")
+    ap.add_argument("--keep-logs", action="store_true")
+    opts = ap.parse_args()
+    opts.quorumd = os.path.join(opts.bin, "quorumd")
+    if os.geteuid() != 0:
+        print("networks.py: needs root (network namespaces, nftables)", file=sys.stderr)
+        return 1
+
+    workdir = tempfile.mkdtemp(prefix="qs-")
+    bed = Bed(workdir)
+
+    def on_signal(signum, frame):
+        bed.teardown()
+        sys.exit(130)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    failed = []
+    names = [s for s in opts.scenarios.split(",") if s]
+    try:
+        if opts.bench:
+            bench(opts, workdir, opts.bench)
+            return 0
+        for name in names:
+            if name not in SCENARIOS:
+                print("unknown scenario %s" % name, file=sys.stderr)
+                return 2
+            log("== %s" % name)
+            try:
+                SCENARIOS[name](opts, workdir)
+                log("PASS %s" % name)
+            except (Failure, RuntimeError) as e:
+                failed.append(name)
+                log("FAIL %s: %s" % (name, e))
+                for n in NODES:
+                    path = os.path.join(workdir, n + ".log")
+                    if os.path.exists(path):
+                        with open(path, errors="replace") as fh:
+                            tail = fh.read()[-3000:]
+                        print("---- %s log (end)\n%s" % (n, tail))
+            for n in NODES:
+                for suffix in (".log",):
+                    p = os.path.join(workdir, n + suffix)
+                    if os.path.exists(p) and not opts.keep_logs:
+                        os.remove(p)
+    finally:
+        bed.teardown()
+        if not opts.keep_logs:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print("logs kept in %s" % workdir)
+    print("%d scenarios, %d failed" % (len(names), len(failed)))
+    return 1 if failed else 0
+
+
+T0 = time.monotonic()
+if __name__ == "__main__":
+    sys.exit(main())

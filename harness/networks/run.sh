@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Networks without broadcast, and IPv6: 3 quorumd nodes in network namespaces (seeds over IPv4
+# with discovery dropped, multicast discovery over IPv6 only, seeds over IPv6 only).
+# See harness/networks/networks.py.
+#
+#   harness/networks/run.sh                    # every scenario (CI), about a minute
+#   harness/networks/run.sh --scenarios seeds-v4
+#   harness/networks/run.sh --bench 20         # failover medians, broadcast vs seeds only
+#   harness/networks/run.sh --bin DIR ...      # other binaries (DIR/quorumd), no build
+#
+# Needs root. Builds the release quorumd unless --bin is given, installs iproute2 and nftables
+# when missing. The last line is "N scenarios, F failed" (or the benchmark's figures).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+BIN=""
+ARGS=()
+while (($#)); do
+    case $1 in
+        --bin) BIN=$(cd "$2" && pwd); shift ;;
+        --bin=*) BIN=$(cd "${1#--bin=}" && pwd) ;;
+        *) ARGS+=("$1") ;;
+    esac
+    shift
+done
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "run.sh: needs root (network namespaces and nftables)" >&2
+    exit 1
+fi
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v nft >/dev/null || missing+=(nftables)
+command -v python3 >/dev/null || missing+=(python3)
+if ((${#missing[@]})); then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [[ -z $BIN ]]; then
+    (cd "$ROOT" && swift build -c release --product quorumd) >&2
+    BIN="$ROOT/.build/release"
+fi
+exec python3 "$HERE/networks.py" --bin "$BIN" "${ARGS[@]}"
