@@ -18,14 +18,16 @@ extension IntegrationTests {
         func seedsOnly() async throws {
             try await withCluster { c in
                 let names = ["A", "B", "C"]
-                let arguments = try Self.seedArguments(c, names)
+                // A name that never resolves is shown, retried, and stops nothing.
+                let arguments = try Self.seedArguments(c, names) + ["--peer", "no-such-host.invalid"]
                 try await c.startInOrder(names, arguments)
                 let status = try await c.requireStatus("B")
                 #expect(status.broadcastDiscovery == false)
                 try await c.waitUntil("every seed of B is connected, or B itself") {
                     guard let seeds = await c.status("B")?.seeds else { return false }
-                    return seeds.map(\.state) == ["connected", "self", "connected"] && seeds.map(\.peer) == ["A", nil, "C"]
+                    return seeds.map(\.state) == ["connected", "self", "connected", "unresolved"] && seeds.map(\.peer) == ["A", nil, "C", nil]
                 }
+                #expect(try await c.requireStatus("B").seeds?.last?.lastError != nil, "why the seed did not resolve")
                 #expect(status.warnings?.contains { $0.contains("no cluster key") } == true, "seeds without a key are warned about")
 
                 try await c.kill("A")
