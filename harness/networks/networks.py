@@ -26,15 +26,17 @@ failure or Ctrl+C. The last line is "N scenarios, F failed".
 """
 
 import argparse
-import json
+import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
+from faults import query_status  # noqa: E402  (the control socket's one-line JSON protocol)
 
 NODES = ["q1", "q2", "q3"]
 NETNS = {n: "qs%d" % (i + 1) for i, n in enumerate(NODES)}
@@ -160,10 +162,10 @@ class Cluster:
     def sock(self, n):
         return os.path.join(self.workdir, n + ".sock")
 
-    def start(self, n, env=None):
+    def start(self, n, env=None, args=None):
         state = os.path.join(self.workdir, "state-" + n)
         os.makedirs(state, exist_ok=True)
-        cmd = ["ip", "netns", "exec", NETNS[n], self.opts.quorumd] + self.args_for(n) + [
+        cmd = ["ip", "netns", "exec", NETNS[n], self.opts.quorumd] + (args if args is not None else self.args_for(n)) + [
             "-n", n, "-d", "--state-dir", state, "--control-socket", self.sock(n)]
         logf = open(os.path.join(self.workdir, n + ".log"), "ab")
         logf.write(("----- %s\n" % " ".join(cmd)).encode())
@@ -196,23 +198,7 @@ class Cluster:
             self.kill(n)
 
     def status(self, n):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(0.5)
-        try:
-            s.connect(self.sock(n))
-            s.sendall(b'{"command":"status"}\n')
-            data = b""
-            while not data.endswith(b"\n") and len(data) < 1 << 20:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            obj = json.loads(data.decode())
-            return obj["status"] if obj.get("ok") else None
-        except (OSError, ValueError, KeyError):
-            return None
-        finally:
-            s.close()
+        return query_status(self.sock(n), timeout=0.5)
 
     def statuses(self, nodes):
         return {n: self.status(n) for n in nodes}
@@ -275,6 +261,21 @@ class Cluster:
 # ----------------------------------------------------------------------------------------------
 # Scenarios
 
+@contextlib.contextmanager
+def bed_and_cluster(opts, workdir, family, args_for, extra=()):
+    """A fresh bed of `family` (4 or 6) with the fault rules `extra` always on, and a cluster
+    whose node n runs with `args_for(n)`; both torn down afterwards."""
+    bed = Bed(workdir)
+    bed.setup(family)
+    bed.extra = list(extra)
+    bed.rules(bed.extra)
+    c = Cluster(opts, workdir, args_for)
+    try:
+        yield bed, c
+    finally:
+        c.teardown()
+        bed.teardown()
+
 def common_checks(c, bed, size=3):
     """Form, fail over a killed master, take it back, heal a partition."""
     for n in NODES:
@@ -307,89 +308,75 @@ def common_checks(c, bed, size=3):
     return m3
 
 
+SEED_NAMES = ["--peer", "q1", "--peer", "q2", "--peer", "q3"]
+
+
 def scenario_seeds_v4(opts, workdir):
-    bed = Bed(workdir)
-    bed.setup(4)
-    bed.extra = Bed.drop_discovery()
-    bed.rules(bed.extra)
-    seeds = ["--peer", "q1", "--peer", "q2", "--peer", "q3"]
     addresses = dict(IP4)
-    c = Cluster(opts, workdir, lambda n: ["0.0.0.0", str(PORT), BROADCAST4, str(DISCOVERY_PORT)] + seeds)
-    try:
+    args = lambda n: ["0.0.0.0", str(PORT), BROADCAST4, str(DISCOVERY_PORT)] + SEED_NAMES
+    with bed_and_cluster(opts, workdir, 4, args, extra=Bed.drop_discovery()) as (bed, c):
         common_checks(c, bed)
         # The seeds resolved through the namespace's own hosts file.
-        st = c.status("q1")
-        got = {x["spec"]: x for x in st["seeds"]}
+        got = {x["spec"]: x for x in c.status("q1")["seeds"]}
         if got["q2"]["addresses"] != ["%s:%d" % (IP4["q2"], PORT)] or got["q1"]["state"] != "self":
-            raise Failure("q1's seeds: %s" % st["seeds"])
-        # q3 moves to a new address under its name: it is stopped (a leave, as for a planned
-        # move; a crashed node whose old address is gone is taken back after `quorumctl
-        # forget`, docs/protocol.md), renumbered, the hosts files say so, and it starts again.
-        c.stop("q3")
+            raise Failure("q1's seeds: %s" % list(got.values()))
+        # q3 moves to a new address under its name, keeping its state: it is killed, and once
+        # its peers have seen its old port refuse (proof that the old process is gone; a node
+        # whose old address vanished first is taken back after `quorumctl forget`,
+        # docs/protocol.md) it is renumbered, the hosts files say so, and it starts again
+        # without seeds of its own: only q1's and q2's seed "q3", resolved again, can find it.
+        c.kill("q3")
+        deadline = time.monotonic() + AGREE_LIMIT
+        while time.monotonic() < deadline:
+            st = c.statuses(["q1", "q2"])
+            if all(x and x["lost"] == 1 for x in st.values()):
+                break
+            time.sleep(0.01)
+        else:
+            raise Failure("q1 and q2 did not see q3 lost\n%s" % c.describe(NODES))
         run(["ip", "-n", NETNS["q3"], "addr", "del", IP4["q3"] + "/24", "dev", "eth0"])
         addresses["q3"] = "198.18.2.33"
         run(["ip", "-n", NETNS["q3"], "addr", "add", addresses["q3"] + "/24", "brd", BROADCAST4, "dev", "eth0"])
         bed.write_hosts(addresses)
-        c.start("q3")
-        m = c.wait_agree(NODES, 3, AGREE_LIMIT, "q3 re-enters from its new address")
+        c.start("q3", args=["0.0.0.0", str(PORT), BROADCAST4, str(DISCOVERY_PORT)])
+        m = c.wait_agree(NODES, 3, 15, "q3 re-enters from its new address")
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            seeds_q1 = {x["spec"]: x for x in c.status("q1")["seeds"]}
-            if seeds_q1["q3"]["addresses"] == ["198.18.2.33:%d" % PORT] and seeds_q1["q3"]["state"] == "connected":
+            seed = {x["spec"]: x for x in c.status("q1")["seeds"]}["q3"]
+            if seed["addresses"] == ["198.18.2.33:%d" % PORT] and seed["state"] == "connected":
                 break
             time.sleep(0.1)
         else:
             raise Failure("q1's seed q3 did not follow the new address: %s" % c.status("q1")["seeds"])
         log("q3 re-entered from 198.18.2.33 (master %s); q1's seed q3 resolves to the new address" % m)
-    finally:
-        c.teardown()
-        bed.teardown()
+
+
+def scenario_ipv6(opts, workdir, args, checked):
+    """IPv6 only: the common checks, then node `checked` advertises its unique-local address."""
+    with bed_and_cluster(opts, workdir, 6, args) as (bed, c):
+        common_checks(c, bed)
+        advertised = c.status(checked)["address"]
+        if advertised != IP6[checked]:
+            raise Failure("%s advertises %s, not its unique-local address" % (checked, advertised))
 
 
 def scenario_multicast_v6(opts, workdir):
-    bed = Bed(workdir)
-    bed.setup(6)
-    bed.extra = []
-    c = Cluster(opts, workdir, lambda n: [IP6[n], str(PORT), GROUP6, str(DISCOVERY_PORT), "--discovery-interface", "eth0"])
-    try:
-        common_checks(c, bed)
-        st = c.status("q1")
-        if st["address"] != IP6["q1"]:
-            raise Failure("q1 advertises %s" % st["address"])
-    finally:
-        c.teardown()
-        bed.teardown()
+    scenario_ipv6(opts, workdir, lambda n: [IP6[n], str(PORT), GROUP6, str(DISCOVERY_PORT), "--discovery-interface", "eth0"], "q1")
 
 
 def scenario_seeds_v6(opts, workdir):
-    bed = Bed(workdir)
-    bed.setup(6)
-    bed.extra = []
-    seeds = []
-    for n in NODES:
-        seeds += ["--peer", "[%s]" % IP6[n]]
+    seeds = [x for n in NODES for x in ("--peer", "[%s]" % IP6[n])]
     seeds += ["--peer", "q1"]  # a name with only an AAAA record (the hosts file)
-    c = Cluster(opts, workdir, lambda n: ["::", str(PORT), "--broadcast-address", "none"] + seeds)
-    try:
-        common_checks(c, bed)
-        st = c.status("q2")
-        if st["address"] != IP6["q2"]:
-            raise Failure("q2 bound to :: advertises %s, not its unique-local address" % st["address"])
-    finally:
-        c.teardown()
-        bed.teardown()
+    # Bound to ::, each must still advertise its unique-local address.
+    scenario_ipv6(opts, workdir, lambda n: ["::", str(PORT), "--broadcast-address", "none"] + seeds, "q2")
 
 
 def scenario_rolling_upgrade(opts, workdir):
     """Seeds over IPv4; the nodes start as the older protocol (QUORUM_TEST_PROTOCOL=1) and are
     replaced one at a time, slaves first; never two masters, and the master changes only when
     the master itself is replaced."""
-    bed = Bed(workdir)
-    bed.setup(4)
-    bed.extra = []
-    seeds = ["--peer", "q1", "--peer", "q2", "--peer", "q3"]
-    c = Cluster(opts, workdir, lambda n: [IP4[n], str(PORT), "--broadcast-address", "none"] + seeds)
-    try:
+    args = lambda n: [IP4[n], str(PORT), "--broadcast-address", "none"] + SEED_NAMES
+    with bed_and_cluster(opts, workdir, 4, args) as (bed, c):
         for n in NODES:
             c.start(n, env={"QUORUM_TEST_PROTOCOL": "1"})
         m = c.wait_agree(NODES, 3, FORM_LIMIT, "three nodes of protocol 1 agree")
@@ -403,14 +390,10 @@ def scenario_rolling_upgrade(opts, workdir):
                 if masters[-1] != n:
                     raise Failure("the master changed from %s to %s while %s was replaced" % (masters[-1], m2, n))
                 masters.append(m2)
-        st = c.statuses(NODES)
-        for n, s in st.items():
-            if s["protocolVersion"] != 2 or s["clusterProtocolVersion"] != 2:
-                raise Failure("%s after the upgrade: protocol %s, cluster %s" % (n, s["protocolVersion"], s["clusterProtocolVersion"]))
-        log("upgraded %s one at a time; masters in turn: %s" % (", ".join(order), " → ".join(masters)))
-    finally:
-        c.teardown()
-        bed.teardown()
+        for n, st in c.statuses(NODES).items():
+            if st["protocolVersion"] != 2 or st["clusterProtocolVersion"] != 2:
+                raise Failure("%s after the upgrade: protocol %s, cluster %s" % (n, st["protocolVersion"], st["clusterProtocolVersion"]))
+        log("upgraded %s one at a time; masters in turn: %s" % (", ".join(order), " -> ".join(masters)))
 
 
 SCENARIOS = {"seeds-v4": scenario_seeds_v4, "multicast-v6": scenario_multicast_v6, "seeds-v6": scenario_seeds_v6,
@@ -427,16 +410,11 @@ def median(values):
 
 def bench_block(opts, workdir, mode, runs, crash, leave):
     """`runs` crashes and `runs` leaves of the master, alternating, in a fresh cluster."""
-    bed = Bed(workdir)
-    bed.setup(4)
-    bed.extra = []
-    seeds = ["--peer", "q1", "--peer", "q2", "--peer", "q3"]
     if mode == "broadcast":
         args = lambda n: [IP4[n], str(PORT), BROADCAST4, str(DISCOVERY_PORT)]
     else:
-        args = lambda n: [IP4[n], str(PORT), "--broadcast-address", "none"] + seeds
-    c = Cluster(opts, workdir, args)
-    try:
+        args = lambda n: [IP4[n], str(PORT), "--broadcast-address", "none"] + SEED_NAMES
+    with bed_and_cluster(opts, tempfile.mkdtemp(dir=workdir), 4, args) as (bed, c):
         for n in NODES:
             c.start(n)
         m = c.wait_agree(NODES, 3, FORM_LIMIT, "%s: formed" % mode)
@@ -455,9 +433,6 @@ def bench_block(opts, workdir, mode, runs, crash, leave):
             m = c.wait_agree(NODES, 3, AGREE_LIMIT, "%s: %s back" % (mode, m))
             # Let the restarted node's links settle before the next fault.
             time.sleep(0.3)
-    finally:
-        c.teardown()
-        bed.teardown()
 
 
 def bench(opts, workdir, runs):
@@ -513,23 +488,20 @@ def main():
                 print("unknown scenario %s" % name, file=sys.stderr)
                 return 2
             log("== %s" % name)
+            scenario_dir = os.path.join(workdir, name)  # fresh state directories for each
+            os.makedirs(scenario_dir)
             try:
-                SCENARIOS[name](opts, workdir)
+                SCENARIOS[name](opts, scenario_dir)
                 log("PASS %s" % name)
             except (Failure, RuntimeError) as e:
                 failed.append(name)
                 log("FAIL %s: %s" % (name, e))
                 for n in NODES:
-                    path = os.path.join(workdir, n + ".log")
+                    path = os.path.join(scenario_dir, n + ".log")
                     if os.path.exists(path):
                         with open(path, errors="replace") as fh:
                             tail = fh.read()[-3000:]
                         print("---- %s log (end)\n%s" % (n, tail))
-            for n in NODES:
-                for suffix in (".log",):
-                    p = os.path.join(workdir, n + suffix)
-                    if os.path.exists(p) and not opts.keep_logs:
-                        os.remove(p)
     finally:
         bed.teardown()
         if not opts.keep_logs:
