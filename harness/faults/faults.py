@@ -106,6 +106,19 @@ def dist(values):
 # ----------------------------------------------------------------------------------------------
 # Network: namespaces, veths, bridge, one nftables table per namespace
 
+def make_bridge(bridge):
+    """A bridge with no address and no uplink: what its ports carry stays among them."""
+    run(["ip", "link", "add", bridge, "type", "bridge"])
+    run(["ip", "link", "set", bridge, "up"])
+
+
+def add_namespace(ns, veth, bridge):
+    """Namespace `ns` whose eth0 is the far end of `veth`, a port of `bridge` (no address yet)."""
+    run(["ip", "netns", "add", ns])
+    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+    run(["ip", "link", "set", veth, "master", bridge, "up"])
+
+
 class Network:
     """Namespaces qf1..qf5, each with eth0 (198.18.1.N/24) whose veth peer qfvN is a port of the
     bridge qfbr0. Faults are nftables rules in one table of the bridge family (`bridge qf`, chain
@@ -141,13 +154,10 @@ class Network:
     def setup(self):
         self.teardown()
         self.created = True
-        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-        run(["ip", "link", "set", BRIDGE, "up"])
+        make_bridge(BRIDGE)
         for n in NODES:
             ns = NETNS[n]
-            run(["ip", "netns", "add", ns])
-            run(["ip", "link", "add", VETH[n], "type", "veth", "peer", "name", "eth0", "netns", ns])
-            run(["ip", "link", "set", VETH[n], "master", BRIDGE, "up"])
+            add_namespace(ns, VETH[n], BRIDGE)
             run(["ip", "-n", ns, "addr", "add", IP[n] + "/24", "brd", BROADCAST, "dev", "eth0"])
             run(["ip", "-n", ns, "link", "set", "eth0", "up"])
             run(["ip", "-n", ns, "link", "set", "lo", "up"])

@@ -28,21 +28,7 @@ while (($#)); do
     shift
 done
 
-if [[ $(id -u) -ne 0 ]]; then
-    echo "run.sh: needs root (network namespaces and nftables)" >&2
-    exit 1
-fi
-
-missing=()
-command -v ip >/dev/null || missing+=(iproute2)
-command -v nft >/dev/null || missing+=(nftables)
-command -v cc >/dev/null || missing+=(gcc)
-command -v python3 >/dev/null || missing+=(python3)
-if ((${#missing[@]})); then
-    echo "run.sh: installing ${missing[*]}" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source "$HERE/../needs-root-net.sh" gcc
 
 if [[ -z $BIN ]]; then
     (cd "$ROOT" && swift build -c release --product quorumd && swift build -c release --product quorumctl) >&2

@@ -36,7 +36,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
-from faults import query_status  # noqa: E402  (the control socket's one-line JSON protocol)
+from faults import add_namespace, make_bridge, query_status, run  # noqa: E402  (shared with the fault harness)
 
 NODES = ["q1", "q2", "q3"]
 NETNS = {n: "qs%d" % (i + 1) for i, n in enumerate(NODES)}
@@ -55,13 +55,6 @@ NETNS_ETC = "/etc/netns"
 
 def log(msg):
     print("[%7.2f] %s" % (time.monotonic() - T0, msg), flush=True)
-
-
-def run(cmd, check=True, input=None):
-    p = subprocess.run(cmd, input=input, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if check and p.returncode != 0:
-        raise RuntimeError("%s: %s" % (" ".join(cmd), p.stderr.strip()))
-    return p
 
 
 class Failure(Exception):
@@ -93,13 +86,10 @@ class Bed:
 
     def setup(self, family):
         self.teardown()
-        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-        run(["ip", "link", "set", BRIDGE, "up"])
+        make_bridge(BRIDGE)
         for n in NODES:
             ns = NETNS[n]
-            run(["ip", "netns", "add", ns])
-            run(["ip", "link", "add", VETH[n], "type", "veth", "peer", "name", "eth0", "netns", ns])
-            run(["ip", "link", "set", VETH[n], "master", BRIDGE, "up"])
+            add_namespace(ns, VETH[n], BRIDGE)
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
             if family == 4:
                 run(["ip", "-n", ns, "addr", "add", IP4[n] + "/24", "brd", BROADCAST4, "dev", "eth0"])

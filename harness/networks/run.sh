@@ -26,18 +26,7 @@ while (($#)); do
     shift
 done
 
-if [[ $(id -u) -ne 0 ]]; then
-    echo "run.sh: needs root (network namespaces and nftables)" >&2
-    exit 1
-fi
-missing=()
-command -v ip >/dev/null || missing+=(iproute2)
-command -v nft >/dev/null || missing+=(nftables)
-command -v python3 >/dev/null || missing+=(python3)
-if ((${#missing[@]})); then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source "$HERE/../needs-root-net.sh"
 if [[ -z $BIN ]]; then
     (cd "$ROOT" && swift build -c release --product quorumd) >&2
     BIN="$ROOT/.build/release"
