@@ -59,10 +59,15 @@ struct Membership: Sendable {
         return entries.filter { present.contains($0.name) }.count * 2 > entries.count
     }
 
-    /// A plain list's rule: a strict majority, or exactly half holding the best member.
+    /// A plain list's rule: a strict majority, or exactly half holding the best member. The
+    /// half counts only over the list as it stands: while goodbyes not yet in a new list leave
+    /// fewer members counted, a node that said one may still count itself elsewhere (it may
+    /// have started again and taken the list), and a majority of the fewer members shares a
+    /// member with every majority of the whole list, but half of them need not.
     func isPlainQuorum(_ present: Set<String>, of entries: [MemberEntry]) -> Bool {
         if Self.isMajority(present, of: entries) { return true }
-        guard tieBreaker, !entries.isEmpty, entries.filter({ present.contains($0.name) }).count * 2 == entries.count,
+        guard tieBreaker, departed.keys.allSatisfy({ !list.names($0) }),
+              !entries.isEmpty, entries.filter({ present.contains($0.name) }).count * 2 == entries.count,
               let best = order.best(of: entries) else { return false }
         return present.contains(best.name)
     }

@@ -43,6 +43,8 @@ extension QuorumInstance {
 
     public var isMember: Bool { membership.isMember(name) }
     public var membershipStamp: MembershipStamp { membership.stamp }
+    /// The list this node holds (its cluster, stamp and members).
+    public var membershipList: MembershipList { membership.list }
     public var memberNames: [String] { membership.members.map(\.name) }
     /// The epoch of the last master this node knew, its own included: what `status` reports
     /// as `epoch` and hooks as `QUORUM_EPOCH` (cheap; `status(now:)` computes everything).

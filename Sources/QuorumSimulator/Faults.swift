@@ -347,10 +347,12 @@ extension World {
     /// since without state, or left and started again) could elect with them under its old
     /// list: the documented limit of `forget` (quorumctl(1), docs/protocol.md).
     func mustWaitForTheForgetting(_ i: Int) -> Bool {
-        guard slots[i].forgotten, let old = slots[i].disk?.membership?.stamp else { return false }
+        guard slots[i].forgotten, let old = slots[i].disk?.membership, old.stamp != .bootstrap else { return false }
         return !primaries.contains { j in
-            j != i && slots[j].status == .running && !blocked.contains(Pair(from: i, to: j)) && !blocked.contains(Pair(from: j, to: i))
-                && (slots[j].instance?.membershipStamp ?? .bootstrap) > old
+            guard j != i, slots[j].status == .running, !blocked.contains(Pair(from: i, to: j)), !blocked.contains(Pair(from: j, to: i)),
+                  let list = slots[j].instance?.membershipList else { return false }
+            // A newer list of the forgotten node's own cluster (another cluster's says nothing).
+            return list.stamp > old.stamp && list.isSameCluster(as: old)
         }
     }
 

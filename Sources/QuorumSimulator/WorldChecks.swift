@@ -33,16 +33,23 @@ extension World {
     }
 
     /// A master whose every member started as a newcomer (no state, or after leaving) after
-    /// the world's first master, and linked only with members of that list: by every sign a
-    /// new cluster that never met the old one (documented, not a split of it: a node started
-    /// alone, or new nodes started behind a partition; its epoch must still exceed every
-    /// earlier master's).
+    /// the world's first master, and linked only with such newcomers that themselves linked
+    /// only with such newcomers: by every sign a new cluster that never met the old one
+    /// (documented, not a split of it: a node started alone, new nodes started behind a
+    /// partition, or nodes that left started again and found each other first; its epoch
+    /// must still exceed every earlier master's).
     func isLoneNewCluster(_ i: Int) -> Bool {
         guard let node = slots[i].instance, let first = firstMasterAt else { return false }
         let members = Set(node.memberNames)
-        func apart(_ j: Int) -> Bool {
-            slots[j].isAlive && slots[j].startedAsNewcomer && slots[j].runningSince > first && slots[j].linkedWith.isSubset(of: members)
+        // The newcomers that never linked, directly or through others, with a node that was not one.
+        var fresh = Set(slots.indices.filter { slots[$0].isAlive && slots[$0].startedAsNewcomer && slots[$0].runningSince > first })
+        while true {
+            let allowed = members.union(fresh.map { slots[$0].name })
+            let keep = fresh.filter { slots[$0].linkedWith.isSubset(of: allowed) }
+            if keep == fresh { break }
+            fresh = keep
         }
+        func apart(_ j: Int) -> Bool { fresh.contains(j) }
         // The master itself by its slot; another member by any live process with its name
         // that started apart (a second process may bear a member's name: seeds 4197, 11132).
         return apart(i) && members.allSatisfy { name in
@@ -176,8 +183,11 @@ extension World {
         let t = local(i)
         let identities = [node.identity] + node.peerStatuses(now: t).filter(\.isMember).map(\.identity)
         let best = config.metric.best(of: identities.filter { members.contains($0.name) })?.name
+        // The tie-breaker's half counts only while no goodbye is pending (the counted members
+        // are the whole list), as in the core.
+        let wholeList = members.count == node.membershipList.members.count
         let quorum = present.count * 2 > members.count
-            || (config.tieBreaker && present.count * 2 == members.count && best.map { present.contains($0) } == true)
+            || (config.tieBreaker && wholeList && present.count * 2 == members.count && best.map { present.contains($0) } == true)
         if quorum {
             checker.record(.needlessStepDown, at: now, "\(pid(i)) stepped down as master of epoch \(epoch) (\(cause.rawValue)) while \(present.sorted()) of its \(members.count) members were linked, free and following it")
         }

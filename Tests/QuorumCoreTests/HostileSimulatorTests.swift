@@ -262,13 +262,16 @@ struct HostileSimulatorTests {
         case .staleMasterHook: options.faultKinds = [.slowHook, .partition, .crashMaster, .pause]
         case .duplicateNames: options.faultKinds = [.duplicate]
         case .lostStateEpoch: break  // every kind: a wiped node that rejoins (seed 3)
-        case .expectedNodesForgotten: options.faultKinds = [.crash, .crashMaster, .partition, .leave]
+        case .expectedNodesForgotten: break  // every kind: seed 441 (with the tie-breaker's half
+            // counting only over a whole list, the narrower draw that found it by seed 33 no longer does)
         case .tieBreakerDuringChange, .changeBeforeOwnList, .tieBreakerBlink:
             options.faultKinds = [.partition, .newcomer, .leave, .forget, .oneWay, .crash]
         }
         // Each is found within these seeds (quorum-sim --plant NAME --kinds … prints which);
         // the breadth is CI's release run of 2,000 schedules.
-        let summary = runSchedules(count: hole == .expectedNodesForgotten ? 40 : 10, firstSeed: 1, options: options)
+        let summary = hole == .expectedNodesForgotten
+            ? runSchedules(count: 12, firstSeed: 435, options: options)
+            : runSchedules(count: 10, firstSeed: 1, options: options)
         #expect(!summary.violations.isEmpty)
     }
 
@@ -292,7 +295,7 @@ struct HostileSimulatorTests {
     /// without state whose birth-time epoch came after a suspend (10154), a new cluster
     /// with a second process bearing a member's name (11132).
     @Test("schedules that once found two masters with every fault kind drawn hold every guarantee",
-          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10154, 11132])
+          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12832, 18372, 21685])
     func everyKindRegressions(_ seed: UInt64) {
         var options = SimulationOptions()
         options.faultKinds = Set(FaultKind.allCases)
