@@ -79,6 +79,10 @@ extension QuorumInstance {
         guard epoch >= highestEpoch || epoch >= (promise?.epoch ?? 0) else { return }
         if let pr = promise, pr.until > now, pr.epoch > epoch { return }
         if let pr = promise, pr.until > now, pr.epoch == epoch, pr.name != master { return }
+        // A promise made in another cluster than the one this node's list now belongs to ends
+        // only by itself: that cluster's epochs say nothing of this one's, so a higher epoch
+        // here does not mean the promised master's lease is over (seed 27919).
+        if let pr = promise, pr.until > now, pr.name != master, pr.cluster != 0, pr.cluster != membership.list.cluster { return }
         if let held = heldEpoch {
             if held >= epoch { return }  // we hold a newer or the same epoch: the sender will learn
             stepDownSuperseded(now: now, into: &out)
@@ -96,7 +100,7 @@ extension QuorumInstance {
             persistent.highestEpoch = epoch
             out.append(.persist(persistent))
         }
-        promise = Promise(name: master, instance: instance, epoch: epoch, until: now + timing.electionTimeout, isMaster: true)
+        promise = Promise(name: master, instance: instance, epoch: epoch, until: now + timing.electionTimeout, isMaster: true, cluster: membership.list.cluster)
         if pendingVote.map({ $0.epoch <= epoch }) == true { pendingVote = nil }
         masterEpoch = max(masterEpoch, epoch)
     }

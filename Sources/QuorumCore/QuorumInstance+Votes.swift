@@ -78,7 +78,7 @@ extension QuorumInstance {
         }
         let instance = peers[candidate]?.identity.instance ?? 0
         // The promise that makes leases safe: no other vote for `electionTimeout`.
-        promise = Promise(name: candidate, instance: instance, epoch: epoch, until: now + timing.electionTimeout, isMaster: false)
+        promise = Promise(name: candidate, instance: instance, epoch: epoch, until: now + timing.electionTimeout, isMaster: false, cluster: membership.list.cluster)
         out.append(.send(.voteReply(epoch: epoch, granted: true), to: candidate))
     }
 

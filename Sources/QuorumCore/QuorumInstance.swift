@@ -33,6 +33,8 @@ public struct QuorumInstance: Sendable {
         var until: Instant
         /// `true` once the promised node was heard holding its epoch as master.
         var isMaster: Bool
+        /// The cluster of this node's list when it promised (0: none known yet).
+        var cluster: UInt64 = 0
     }
 
     struct Candidacy: Sendable {

@@ -295,7 +295,7 @@ struct HostileSimulatorTests {
     /// without state whose birth-time epoch came after a suspend (10154), a new cluster
     /// with a second process bearing a member's name (11132).
     @Test("schedules that once found two masters with every fault kind drawn hold every guarantee",
-          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12832, 18372, 21685])
+          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12832, 18372, 21685, 27919])
     func everyKindRegressions(_ seed: UInt64) {
         var options = SimulationOptions()
         options.faultKinds = Set(FaultKind.allCases)
