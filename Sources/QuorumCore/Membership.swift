@@ -66,7 +66,9 @@ struct Membership: Sendable {
     /// member with every majority of the whole list, but half of them need not.
     func isPlainQuorum(_ present: Set<String>, of entries: [MemberEntry]) -> Bool {
         if Self.isMajority(present, of: entries) { return true }
-        guard tieBreaker, departed.keys.allSatisfy({ !list.names($0) }),
+        // Nor over a new list no master has made (every node seen before a master counts
+        // there, a member of another cluster included: seed 36700).
+        guard tieBreaker, list.stamp != .bootstrap, departed.keys.allSatisfy({ !list.names($0) }),
               !entries.isEmpty, entries.filter({ present.contains($0.name) }).count * 2 == entries.count,
               let best = order.best(of: entries) else { return false }
         return present.contains(best.name)

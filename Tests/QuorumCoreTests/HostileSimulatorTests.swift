@@ -253,7 +253,7 @@ struct HostileSimulatorTests {
     /// change before the own list, the tie-breaker blink) need sequences that the scripted
     /// tests of EdgeHoleTests build; random schedules have not found them yet.
     @Test("planted holes are caught by random schedules",
-          arguments: [PlantedHole.duplicateNames, .lostStateEpoch, .stoppedClock, .staleMasterHook, .expectedNodesForgotten])
+          arguments: [PlantedHole.duplicateNames, .lostStateEpoch, .stoppedClock, .staleMasterHook])
     func plantedHolesAreCaught(_ hole: PlantedHole) {
         var options = SimulationOptions()
         options.plantedHole = hole
@@ -262,16 +262,15 @@ struct HostileSimulatorTests {
         case .staleMasterHook: options.faultKinds = [.slowHook, .partition, .crashMaster, .pause]
         case .duplicateNames: options.faultKinds = [.duplicate]
         case .lostStateEpoch: break  // every kind: a wiped node that rejoins (seed 3)
-        case .expectedNodesForgotten: break  // every kind: seed 441 (with the tie-breaker's half
-            // counting only over a whole list, the narrower draw that found it by seed 33 no longer does)
+        case .expectedNodesForgotten: break  // not found by random schedules since the tie-breaker's
+            // half counts only over a list a master made (it had been found through that weakness);
+            // EdgeHoleTests' hole 7 sequence still finds it
         case .tieBreakerDuringChange, .changeBeforeOwnList, .tieBreakerBlink:
             options.faultKinds = [.partition, .newcomer, .leave, .forget, .oneWay, .crash]
         }
         // Each is found within these seeds (quorum-sim --plant NAME --kinds … prints which);
         // the breadth is CI's release run of 2,000 schedules.
-        let summary = hole == .expectedNodesForgotten
-            ? runSchedules(count: 12, firstSeed: 435, options: options)
-            : runSchedules(count: 10, firstSeed: 1, options: options)
+        let summary = runSchedules(count: 10, firstSeed: 1, options: options)
         #expect(!summary.violations.isEmpty)
     }
 
@@ -295,7 +294,7 @@ struct HostileSimulatorTests {
     /// without state whose birth-time epoch came after a suspend (10154), a new cluster
     /// with a second process bearing a member's name (11132).
     @Test("schedules that once found two masters with every fault kind drawn hold every guarantee",
-          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12832, 18372, 21685, 27919])
+          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12264, 12832, 18372, 21685, 27919, 36700])
     func everyKindRegressions(_ seed: UInt64) {
         var options = SimulationOptions()
         options.faultKinds = Set(FaultKind.allCases)
