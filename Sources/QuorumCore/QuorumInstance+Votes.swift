@@ -113,9 +113,10 @@ extension QuorumInstance {
         return max(requestedAt, sent)
     }
 
-    /// The wall clock now, in milliseconds, by this start's birth and the time since.
+    /// The wall clock now, in milliseconds: the shell's reading for this event, else this
+    /// start's birth and the monotonic time since.
     func wallClockMilliseconds(now: Instant) -> UInt64 {
-        UInt64(max(0, identity.birth &+ (now - startedAt).nanosecondsClamped / 1_000_000))
+        UInt64(max(0, wallClockNow ?? (identity.birth &+ (now - startedAt).nanosecondsClamped / 1_000_000)))
     }
 
     /// A count of votes that no earlier master's quorum need share a member with — a new list

@@ -112,6 +112,8 @@ public struct QuorumInstance: Sendable {
     var nextHookID: UInt64 = 1
     var candidacyNotBefore: Instant
     var random: SplitMix64
+    /// The wall clock given with the event being handled (see `handle`).
+    var wallClockNow: Int64? = nil
 
     var planted: PlantedHole? { configuration.plantedHole }
 
@@ -155,9 +157,16 @@ public struct QuorumInstance: Sendable {
     // MARK: Events
 
     /// Feeds one event and returns what the shell must do, in order. The one entry point.
-    public mutating func handle(_ event: Event, now: Instant) -> [Directive] {
+    /// - Parameters:
+    ///   - now: the host's monotonic instant (suspend included): leases and timeouts.
+    ///   - wallClock: the host's wall clock (`CLOCK_REALTIME`) in milliseconds since 1970,
+    ///     read for the same event: only the epochs of candidacies that cannot learn earlier
+    ///     masters' epochs are taken from it. Without it, the birth plus the monotonic time
+    ///     since stands in (a clock that runs fast or slow then drifts from the wall's).
+    public mutating func handle(_ event: Event, now: Instant, wallClock: Int64? = nil) -> [Directive] {
         var out: [Directive] = []
         if case .dispatched = state { return out }
+        wallClockNow = wallClock
         if !started {
             started = true
             out.append(.persist(persistent))

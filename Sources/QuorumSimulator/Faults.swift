@@ -45,6 +45,9 @@ extension World {
             let origin = Int64.random(in: 0...1_000_000_000_000, using: &self.rng)
             let skew = kinds.contains(.clockRate) ? Double(Int.random(in: -200...200, using: &self.rng)) / 10_000 : 0
             slots[i].clock = NodeClock(rate: 1 + skew, origin: origin)
+            // Wall clocks disciplined by NTP on one LAN: a few milliseconds apart (drawn from
+            // the origin, so that schedules of a seed stay what they were).
+            slots[i].wallOffset = kinds.contains(.clockRate) ? origin % 11 - 5 : 0
         }
         if kinds.contains(.clockRate) { trace.count(.clockRate) }
         let end = Instant.zero + options.duration

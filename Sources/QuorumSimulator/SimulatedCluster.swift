@@ -105,7 +105,7 @@ public struct SimulatedCluster {
     public mutating func forget(_ peer: String, on name: String) -> ForgetOutcome {
         let i = index(name)
         guard world.slots[i].status == .running, var node = world.slots[i].instance else { return .unknown }
-        let directives = node.handle(.forgetRequested(name: peer), now: world.local(i))
+        let directives = node.handle(.forgetRequested(name: peer), now: world.local(i), wallClock: world.wall(i))
         world.slots[i].instance = node
         world.execute(directives[...], for: i)
         settle()

@@ -14,6 +14,9 @@ struct World {
         var duplicateOf: Int? = nil
         var birthOverride: Int64? = nil
         var clock: NodeClock
+        /// How far this host's wall clock (`CLOCK_REALTIME`) is from true time, in
+        /// milliseconds: NTP keeps it within a few, whatever its monotonic clock's rate.
+        var wallOffset: Int64 = 0
         var instance: QuorumInstance? = nil
         var status: Status = .stopped
         var generation = 0
@@ -124,6 +127,9 @@ struct World {
 
     func local(_ i: Int) -> Instant { slots[i].clock.local(now) }
 
+    /// Host `i`'s wall clock now, in milliseconds since 1970.
+    func wall(_ i: Int) -> Int64 { 1_700_000_000_000 + now.nanoseconds / 1_000_000 + slots[i].wallOffset }
+
     /// A line of the trace. Call it as `if trace.enabled { log(…) }`, so that the line is
     /// built only when tracing.
     mutating func log(_ line: String) {
@@ -199,7 +205,7 @@ struct World {
         guard var node = slots[i].instance else { return }
         let t = local(i)
         if trace.enabled, case .message(let m, let from) = event { log("\(slots[i].name) <- \(from): \(m.kind)") }
-        let directives = node.handle(event, now: t)
+        let directives = node.handle(event, now: t, wallClock: wall(i))
         slots[i].instance = node
         if case .linkUp(let peer) = event, !directives.contains(where: { if case .refuseLink = $0 { true } else { false } }) {
             slots[i].linkedWith.insert(peer.name)
@@ -339,7 +345,7 @@ struct World {
         slots[i].linkedWith = []
         let identity = NodeIdentity(
             name: slots[i].name, instance: rng.next(), address: slots[i].address, port: slots[i].port,
-            birth: slots[i].birthOverride ?? (1_700_000_000_000 + now.nanoseconds / 1_000_000))
+            birth: slots[i].birthOverride ?? wall(i))
         slots[i].instance = QuorumInstance(configuration: nodeConfiguration(), identity: identity, restored: slots[i].disk, now: local(i), seed: rng.next())
         deliver(.tick, to: i)
     }

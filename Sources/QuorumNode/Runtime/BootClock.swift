@@ -24,8 +24,9 @@ public enum BootClock {
         Instant(nanoseconds: nanoseconds(CLOCK_BOOTTIME))
     }
 
-    /// The wall-clock time, milliseconds since the Unix epoch: only a node's birth is read
-    /// from it (a value peers compare), never a lease or a timeout.
+    /// The wall-clock time, milliseconds since the Unix epoch: a node's birth (a value peers
+    /// compare) and the epochs of candidacies that cannot learn earlier ones are read from
+    /// it, never a lease or a timeout.
     public static func wallClockMilliseconds() -> Int64 {
         nanoseconds(CLOCK_REALTIME) / 1_000_000
     }

@@ -158,7 +158,7 @@ final class CoreAdapter: TransportDelegate {
         switch input {
         case .event(let event):
             guard var node = core, ending == nil else { return [] }
-            let directives = node.handle(event, now: now())
+            let directives = node.handle(event, now: now(), wallClock: BootClock.wallClockMilliseconds())
             core = node
             execute(directives)
             return directives
@@ -234,7 +234,7 @@ final class CoreAdapter: TransportDelegate {
             return []
         }
         if transport.settleCrossedLinks(link, peer) { return [] }
-        let directives = node.handle(.linkUp(peer), now: now())
+        let directives = node.handle(.linkUp(peer), now: now(), wallClock: BootClock.wallClockMilliseconds())
         core = node
         let refused = directives.contains {
             if case .refuseLink(let id, _) = $0 { id.name == peer.name && id.instance == peer.instance } else { false }
