@@ -17,11 +17,13 @@ public enum ControlRequest: Hashable, Sendable {
     case leave
     /// Drop a lost or dispatched peer from the membership, so it no longer counts toward the majority.
     case forget(peer: String)
+    /// Read the configuration again and apply it, all or nothing (answered with ``ControlResponse/reload(_:)``).
+    case reload
 
     /// The command words on the wire: one per case, written and read only through this type,
     /// so that server and client never compare strings.
     public enum Command: String, CaseIterable, Sendable {
-        case status, peers, leave, forget
+        case status, peers, leave, forget, reload
     }
 
     /// The command word on the wire.
@@ -31,6 +33,7 @@ public enum ControlRequest: Hashable, Sendable {
         case .peers: .peers
         case .leave: .leave
         case .forget: .forget
+        case .reload: .reload
         }
     }
 
@@ -87,6 +90,7 @@ public enum ControlRequest: Hashable, Sendable {
         case .status: return .status
         case .peers: return .peers
         case .leave: return .leave
+        case .reload: return .reload
         case .forget:
             guard let peer = object.peer else {
                 throw ControlProtocolError(.missingPeer, "forget needs a \"peer\" string naming the node to forget")

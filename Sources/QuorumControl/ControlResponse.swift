@@ -17,15 +17,21 @@ public enum ControlResponse: Equatable, Sendable {
     case accepted(String)
     /// The request was refused or could not be read; the message says why.
     case failure(String)
+    /// The answer to `reload`, applied or refused (then `ok` is false and `error` says why,
+    /// for clients that know only failures).
+    case reload(ReloadReport)
 
     /// `false` only for ``failure(_:)``.
     public var isOK: Bool {
-        if case .failure = self { return false }
-        return true
+        switch self {
+        case .failure: false
+        case .reload(let report): report.applied
+        default: true
+        }
     }
 
     private enum Keys: String, CodingKey {
-        case ok, status, peers, message, error
+        case ok, status, peers, message, error, reload
     }
 
     private struct Wire: Codable {
@@ -35,7 +41,9 @@ public enum ControlResponse: Equatable, Sendable {
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: Keys.self)
-            if try c.decode(Bool.self, forKey: .ok) {
+            if let report = try c.decodeIfPresent(ReloadReport.self, forKey: .reload) {
+                response = .reload(report)
+            } else if try c.decode(Bool.self, forKey: .ok) {
                 if let status = try c.decodeIfPresent(StatusReport.self, forKey: .status) {
                     response = .status(status)
                 } else if let peers = try c.decodeIfPresent([PeerReport].self, forKey: .peers) {
@@ -56,6 +64,9 @@ public enum ControlResponse: Equatable, Sendable {
             case .peers(let peers): try c.encode(peers, forKey: .peers)
             case .accepted(let message): try c.encode(message, forKey: .message)
             case .failure(let message): try c.encode(message, forKey: .error)
+            case .reload(let report):
+                try c.encode(report, forKey: .reload)
+                if !report.applied { try c.encode(report.line, forKey: .error) }
             }
         }
     }

@@ -304,3 +304,13 @@ public enum DatagramSealing {
         return try WireFormat.decodeDatagram(opened.plainFrame)
     }
 }
+
+extension ClusterKeyring {
+    /// The same keys with the same ids, in the same order (a reload that changes nothing).
+    public func holdsSameKeys(as other: ClusterKeyring) -> Bool {
+        guard accepted.count == other.accepted.count else { return false }
+        return zip(accepted, other.accepted).allSatisfy { a, b in
+            a.id == b.id && a.key.withUnsafeBytes { Array($0) } == b.key.withUnsafeBytes { Array($0) }
+        }
+    }
+}

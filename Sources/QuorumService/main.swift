@@ -17,18 +17,30 @@ import Musl
 // quorumd: parse the command line and config files first; a bad setting ends the process
 // with status 2 before anything touches the network.
 
+// A SIGHUP reloads (see ReloadSignals below); one that comes while the node starts is ignored
+// rather than ending it. SIGUSR1 and SIGUSR2 mean nothing to quorumd: ignored, never fatal.
+signal(SIGHUP, SIG_IGN)
+signal(SIGUSR1, SIG_IGN)
+signal(SIGUSR2, SIG_IGN)
+
 func standardError(_ line: String) {
     var bytes = Array((line + "\n").utf8)
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
 }
 
+// The same flags, environment and host name are read again by every reload.
+let startArguments = Array(CommandLine.arguments.dropFirst())
+let startEnvironment = ProcessContext.environment()
+let startHostname = ProcessContext.hostname()
+@Sendable func readCommand() throws(SettingsError) -> SettingsCommand {
+    try NodeSettings.parse(
+        arguments: startArguments, environment: startEnvironment, hostname: startHostname,
+        readFile: ProcessContext.readTextFile)
+}
+
 let command: SettingsCommand
 do {
-    command = try NodeSettings.parse(
-        arguments: Array(CommandLine.arguments.dropFirst()),
-        environment: ProcessContext.environment(),
-        hostname: ProcessContext.hostname(),
-        readFile: ProcessContext.readTextFile)
+    command = try readCommand()
 } catch {
     standardError("quorumd: \(error)")
     exit(SettingsError.exitStatus)
@@ -36,15 +48,29 @@ do {
 
 let settings: NodeSettings
 switch command {
-case .help(let usage):
-    print(usage)
+case .help(let text), .version(let text):
+    print(text)
+    exit(0)
+case .checkConfig(let s):
+    // What a start would read, without binding, resolving or touching the state directory.
+    var problems: [String] = []
+    if let path = s.keyFile {
+        do { _ = try NamedFiles.loadKeyring(path) } catch { problems.append(error.description) }
+    }
+    for warning in NamedFiles.hookWarnings(s) { print("warning: \(warning)") }
+    if !s.seeds.contains(where: \.isLiteral), !s.seeds.isEmpty {
+        print("note: peer names are not resolved by a check (a start resolves them, and retries)")
+    }
+    for problem in problems { standardError("quorumd: \(problem)") }
+    if !problems.isEmpty { exit(SettingsError.exitStatus) }
+    print("configuration OK")
     exit(0)
 case .run(let s):
     settings = s
 }
 
 let logOutput = LogOutput.detect()
-LoggingSystem.bootstrapQuorum(debug: settings.debug, output: logOutput)
+LoggingSystem.bootstrapQuorum(level: settings.logLevel, output: logOutput)
 var logger = Logger(label: "quorumd")
 logger[metadataKey: "quorum.node"] = "\(settings.name)"
 
@@ -56,12 +82,7 @@ signal(SIGPIPE, SIG_IGN)
 var keyring: ClusterKeyring? = nil
 if let path = settings.keyFile {
     do {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw ClusterKeyring.Failure(description: "cannot read key file \(path): \(String(cString: strerror(errno)))") }
-        guard info.st_mode & 0o007 == 0 else {
-            throw ClusterKeyring.Failure(description: "key file \(path) is readable or writable by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
-        }
-        keyring = try ClusterKeyring(parsing: try ProcessContext.readTextFile(path), path: path)
+        keyring = try NamedFiles.loadKeyring(path)
     } catch {
         standardError("quorumd: \(error)")
         exit(2)
@@ -86,13 +107,18 @@ let hooks = HookRunner(timeout: settings.hookTimeout, logger: logger) { completi
     driver.hookCompleted(completion.id)
 }
 
+let reloader = Reloader(settings: settings, keyring: keyring, driver: driver, hooks: hooks, logger: logger) { () throws(SettingsError) in
+    guard case .run(let read) = try readCommand() else { throw SettingsError("the command line no longer starts a node") }
+    return read
+}
+
 let control: ControlServer
 do {
     var controlConfiguration = ControlServer.Configuration()
     controlConfiguration.authorize = ControlAccess.policy()
     control = try await ControlServer.bind(
         socketPath: settings.controlSocket, configuration: controlConfiguration, eventLoopGroup: group, logger: logger,
-        handler: ControlAdapter(driver: driver).handler)
+        handler: ControlAdapter(driver: driver, reloader: reloader).handler)
 } catch {
     standardError("quorumd: \(error)")
     exit(2)
@@ -121,6 +147,7 @@ let serviceGroup = ServiceGroup(configuration: .init(
     services: [
         .init(service: hooks),
         .init(service: control),
+        .init(service: ReloadSignals(reloader: reloader)),
         // Shut down first (services stop in reverse order): it leaves, then the rest stop.
         .init(service: NodeService(driver: driver), successTerminationBehavior: .gracefullyShutdownGroup),
     ],

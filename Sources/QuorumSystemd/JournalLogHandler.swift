@@ -20,17 +20,24 @@ import Musl
 /// Non-guarantee: when journald is not reachable the entry is lost; nothing falls back.
 public struct JournalLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
+    /// This handler's own level when set on its logger, else the shared setting's.
+    public var logLevel: Logger.Level {
+        get { ownLevel ?? shared?.level ?? .info }
+        set { ownLevel = newValue }
+    }
+    private var ownLevel: Logger.Level?
+    /// The process's level (see ``LogLevelSetting``), followed while no level of its own is set.
+    public var shared: LogLevelSetting?
     public var metadataProvider: Logger.MetadataProvider?
     public let identifier: String
 
     public init(
         identifier: String = "quorumd",
-        logLevel: Logger.Level = .info,
+        logLevel: Logger.Level? = .info,
         metadataProvider: Logger.MetadataProvider? = nil
     ) {
         self.identifier = identifier
-        self.logLevel = logLevel
+        self.ownLevel = logLevel
         self.metadataProvider = metadataProvider
     }
 

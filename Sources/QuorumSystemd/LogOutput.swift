@@ -37,23 +37,29 @@ public enum LogOutput: Sendable, Equatable {
         return (device, inode)
     }
 
-    /// A handler for this output. `debug` sets the level to `.debug`, else `.info`.
-    public func makeHandler(debug: Bool, metadataProvider: Logger.MetadataProvider? = nil) -> any LogHandler {
-        let level: Logger.Level = debug ? .debug : .info
+    /// A handler for this output that follows `level` (its own level stays unset until a
+    /// logger sets one).
+    public func makeHandler(level: LogLevelSetting, metadataProvider: Logger.MetadataProvider? = nil) -> any LogHandler {
         switch self {
         case .journal:
-            return JournalLogHandler(logLevel: level, metadataProvider: metadataProvider)
+            var handler = JournalLogHandler(logLevel: nil, metadataProvider: metadataProvider)
+            handler.shared = level
+            return handler
         case .standardError:
-            return StandardErrorLogHandler(logLevel: level, metadataProvider: metadataProvider)
+            var handler = StandardErrorLogHandler(logLevel: nil, metadataProvider: metadataProvider)
+            handler.shared = level
+            return handler
         }
     }
 }
 
 extension LoggingSystem {
     /// Sets up swift-log for quorumd: journald under systemd (see ``LogOutput/detect()``),
-    /// else standard error. Call once, before the first `Logger` is made.
-    public static func bootstrapQuorum(debug: Bool, output: LogOutput = .detect()) {
-        bootstrap { _ in output.makeHandler(debug: debug) }
+    /// else standard error, every handler at ``LogLevelSetting/process``, which starts at
+    /// `level` and may change later. Call once, before the first `Logger` is made.
+    public static func bootstrapQuorum(level: Logger.Level, output: LogOutput = .detect()) {
+        LogLevelSetting.process.level = level
+        bootstrap { _ in output.makeHandler(level: .process) }
     }
 }
 

@@ -14,19 +14,26 @@ import Musl
 /// Each line goes out in a single `write(2)`, so concurrent loggers do not interleave mid-line.
 public struct StandardErrorLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
+    /// This handler's own level when set on its logger, else the shared setting's.
+    public var logLevel: Logger.Level {
+        get { ownLevel ?? shared?.level ?? .info }
+        set { ownLevel = newValue }
+    }
+    private var ownLevel: Logger.Level?
+    /// The process's level (see ``LogLevelSetting``), followed while no level of its own is set.
+    public var shared: LogLevelSetting?
     public var metadataProvider: Logger.MetadataProvider?
     /// Show metadata even above debug level.
     public var showMetadata: Bool
     private let fileDescriptor: Int32
 
     public init(
-        logLevel: Logger.Level = .info,
+        logLevel: Logger.Level? = .info,
         showMetadata: Bool = false,
         metadataProvider: Logger.MetadataProvider? = nil,
         fileDescriptor: Int32 = 2
     ) {
-        self.logLevel = logLevel
+        self.ownLevel = logLevel
         self.showMetadata = showMetadata
         self.metadataProvider = metadataProvider
         self.fileDescriptor = fileDescriptor

@@ -39,6 +39,16 @@ public struct SystemdNotifier: Sendable {
     @discardableResult
     public func watchdog() -> Bool { send("WATCHDOG=1") }
 
+    /// `RELOADING=1` with `MONOTONIC_USEC` (systemd 253 and later match a reload by it; 252
+    /// ignores it): a reload has begun. Follow it with `READY=1` when it is over, applied or not.
+    @discardableResult
+    public func reloading() -> Bool {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let usec = UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1_000
+        return send("RELOADING=1\nMONOTONIC_USEC=\(usec)\nSTATUS=reloading the configuration")
+    }
+
     /// `STOPPING=1`: the service is shutting down (dispatching).
     @discardableResult
     public func stopping() -> Bool { send("STOPPING=1") }
@@ -58,7 +68,7 @@ public struct SystemdNotifier: Sendable {
         return sd_notify(0, state) > 0
     }
 
-    static func oneLine(_ text: String) -> String {
+    public static func oneLine(_ text: String) -> String {
         String(text.map { $0.isNewline ? " " : $0 })
     }
 }

@@ -12,7 +12,8 @@ struct Quorumctl: ParsableCommand {
             /run/quorum/*/control.sock). Exit status: 0 answered; 2 for `status` when the node \
             is not quorate; 1 the node cannot be reached or refused; 64 wrong usage.
             """,
-        subcommands: [Status.self, Peers.self, Leave.self, Forget.self, Keygen.self]
+        version: BuildInfo.versionText(program: "quorumctl"),
+        subcommands: [Status.self, Peers.self, Leave.self, Forget.self, Reload.self, Keygen.self]
     )
 
     @OptionGroup var target: TargetOptions
@@ -110,6 +111,29 @@ struct Forget: ParsableCommand {
     }
 }
 
+struct Reload: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make the node read its configuration again and apply it, all or nothing (exit 1 when refused).")
+
+    @ParentCommand var parent: Quorumctl
+    @Flag(help: "Print one JSON object instead of a line.") var json = false
+
+    func run() throws {
+        // The node answers once the reload is over (systemd's ExecReload waits for this).
+        let response = try ask(.reload, parent.target, timeout: .seconds(30), refusalIsAnswer: true)
+        guard case .reload(let report) = response else { throw unexpectedAnswer() }
+        if json {
+            print(encodeJSON(report))
+        } else if report.applied {
+            print(report.line)
+            for warning in report.warnings { fail("warning: \(warning)") }
+        } else {
+            fail(report.line)
+        }
+        if !report.applied { throw ExitCode(1) }
+    }
+}
+
 /// A node name given on the command line, checked by the one rule for names (`Names`).
 func validateNodeName(_ name: String) throws {
     guard Names.isValid(name) else {
@@ -121,7 +145,9 @@ func validateNodeName(_ name: String) throws {
 
 /// Resolves the socket, sends the request, and turns every way of not getting a usable answer
 /// into a `quorumctl: …` line on stderr and the right exit status.
-func ask(_ request: ControlRequest, _ target: TargetOptions, timeout: Duration = .seconds(5)) throws -> ControlResponse {
+/// `refusalIsAnswer`: a refusal that carries a report (a refused reload) is returned for the
+/// command to print, not turned into `the node refused`.
+func ask(_ request: ControlRequest, _ target: TargetOptions, timeout: Duration = .seconds(5), refusalIsAnswer: Bool = false) throws -> ControlResponse {
     let path: String
     if let socket = target.socket {
         path = socket
@@ -143,6 +169,7 @@ func ask(_ request: ControlRequest, _ target: TargetOptions, timeout: Duration =
         fail(error.description)
         throw ExitCode(1)
     }
+    if refusalIsAnswer, case .reload = response { return response }
     if case .failure(let message) = response {
         fail("the node refused: \(message)")
         throw ExitCode(1)

@@ -57,6 +57,16 @@ struct JSONShapeTests {
         #expect(peers[0]["lastHeardMillisecondsAgo"] as? Int == 120)
     }
 
+    @Test func aRefusedReloadIsAFailureToOlderClientsAndCarriesItsReport() throws {
+        let report = ReloadReport(applied: false, errors: ["cluster a -> b needs a restart", "bad.conf:3: x"])
+        let response = try object(ControlResponse.reload(report).encodedLine())
+        #expect(response["ok"] as? Bool == false)
+        #expect(response["error"] as? String == "reload refused: cluster a -> b needs a restart; bad.conf:3: x")
+        #expect((response["reload"] as? [String: Any])?["applied"] as? Bool == false)
+        #expect(try ControlRequest.parse(Array(#"{"command":"reload"}"#.utf8)) == .reload)
+        #expect(ReloadReport(applied: true).line == "reloaded: no changes")
+    }
+
     @Test func failureCarriesOkFalseAndError() throws {
         let response = try object(ControlResponse.failure("no such peer \"Z\"").encodedLine())
         #expect(response["ok"] as? Bool == false)
@@ -66,6 +76,8 @@ struct JSONShapeTests {
     @Test(arguments: [
         ControlResponse.status(Fixtures.quorateStatus), .status(Fixtures.lonelyStatus), .peers(Fixtures.peers),
         .peers([]), .accepted("B told 2 peers it is leaving"), .accepted(""), .failure("refused"),
+        .reload(ReloadReport(applied: true, changed: ["log-level": ["info", "debug"]], warnings: ["master-hook /x: file not found"])),
+        .reload(ReloadReport(applied: false, errors: ["cluster a -> b needs a restart"])),
     ])
     func responsesSurviveARoundTrip(_ response: ControlResponse) throws {
         #expect(try ControlResponse.parse(response.encodedLine()) == response)
@@ -165,7 +177,7 @@ struct RequestTests {
     @Test func unknownCommandsAreNamedInTheError() {
         let error = rejection(Array(#"{"command":"reboot"}"#.utf8))
         #expect(error?.kind == .unknownCommand)
-        #expect(error?.message == #"unknown command "reboot": expected status, peers, leave or forget"#)
+        #expect(error?.message == #"unknown command "reboot": expected status, peers, leave, forget or reload"#)
     }
 
     @Test func forgetNeedsAValidPeerName() {

@@ -1,6 +1,7 @@
 import Foundation
 import QuorumControl
 import QuorumControlServer
+import QuorumCore
 import Testing
 
 /// The result of running the built `quorumctl` binary.
@@ -68,8 +69,31 @@ struct QuorumctlTests {
             case .peers: .peers(Fixtures.peers)
             case .leave: .accepted("B told its peers and is stopping")
             case .forget(let peer): peer == "A" ? .failure("A is connected; only lost or dispatched nodes can be forgotten") : .accepted("forgot \(peer)")
+            case .reload: reloadAnswer
             }
         }
+    }
+
+    private var reloadAnswer: ControlResponse { .reload(ReloadReport(applied: true, changed: ["log-level": ["info", "debug"]])) }
+
+    @Test func reloadPrintsWhatChangedOrExitsOneWithWhyNot() async throws {
+        try await withServer(handler: handler(Fixtures.quorateStatus)) { path in
+            let run = try await quorumctl(["--socket", path, "reload"])
+            #expect(run.status == 0 && run.standardOutput == "reloaded: log-level info -> debug\n", "\(run.standardError)")
+        }
+        let refused: ControlServer.Handler = { _ in .reload(ReloadReport(applied: false, errors: ["name A -> B needs a restart"])) }
+        try await withServer(handler: refused) { path in
+            let run = try await quorumctl(["--socket", path, "reload"])
+            #expect(run.status == 1 && run.standardOutput.isEmpty)
+            #expect(run.standardError == "quorumctl: reload refused: name A -> B needs a restart\n")
+            let json = try await quorumctl(["--socket", path, "reload", "--json"])
+            #expect(json.status == 1 && json.standardOutput.contains("\"applied\" : false"), "\(json.standardOutput)")
+        }
+    }
+
+    @Test func versionNamesTheProtocol() async throws {
+        let run = try await quorumctl(["--version"])
+        #expect(run.status == 0 && run.standardOutput.hasPrefix("quorumctl \(BuildInfo.version) (protocol \(WireFormat.version), build "), "\(run.standardOutput)")
     }
 
     @Test func statusJSONOfAQuorateNodeExitsZero() async throws {

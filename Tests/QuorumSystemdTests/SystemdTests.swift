@@ -168,10 +168,18 @@ struct StandardErrorFormatTests {
         #expect(lines == ["info hello", "debug shown quorum.node=B", "warning asked k=v"])
     }
 
-    @Test("debug picks the debug level, otherwise info")
+    @Test("Handlers follow the shared level as it changes (a reload), unless their logger set one")
     func levels() {
-        #expect(LogOutput.standardError.makeHandler(debug: true).logLevel == .debug)
-        #expect(LogOutput.standardError.makeHandler(debug: false).logLevel == .info)
-        #expect(LogOutput.journal.makeHandler(debug: false) is JournalLogHandler)
+        let setting = LogLevelSetting(.info)
+        var stderr = LogOutput.standardError.makeHandler(level: setting)
+        let journal = LogOutput.journal.makeHandler(level: setting)
+        #expect(journal is JournalLogHandler)
+        #expect(stderr.logLevel == .info && journal.logLevel == .info)
+        setting.level = .trace
+        #expect(stderr.logLevel == .trace && journal.logLevel == .trace)
+        stderr.logLevel = .error
+        setting.level = .debug
+        #expect(stderr.logLevel == .error)
+        #expect(journal.logLevel == .debug)
     }
 }

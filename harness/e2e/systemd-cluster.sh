@@ -408,6 +408,38 @@ else
     fail "quorumctl status as a member of group quorum on $n: exit $rc, output '$out'"
 fi
 
+# --- reload: systemctl reload (ExecReload= waits for quorumctl reload) and kill -HUP ---------------------------
+n=$SLAVE
+old_pid=$(prop "$n" MainPID)
+old_epoch=$(field "$(status_json "$n")" .epoch)
+in_node "$n" sh -c "echo 'log-level = debug' >> /etc/quorum/$n.conf"
+out=$(in_node "$n" systemctl reload "quorum@$n" 2>&1) && rc=0 || rc=$?
+reloaded=$(in_node "$n" journalctl -u "quorum@$n" --no-pager -o cat 2>/dev/null | grep 'configuration reloaded (quorumctl reload): log-level info -> debug' | tail -n1 || true)
+if [ "$rc" -eq 0 ] && [ -n "$reloaded" ] && [ "$(prop "$n" MainPID)" = "$old_pid" ] \
+   && [ "$(field "$(status_json "$n")" .role)" = slave ] && [ "$(field "$(status_json "$n")" .epoch)" = "$old_epoch" ]; then
+    pass "systemctl reload quorum@$n: exit 0, '$reloaded', same MainPID $old_pid, still slave in epoch $old_epoch"
+else
+    fail "systemctl reload quorum@$n: exit $rc ('$out'), journal '$reloaded', MainPID $old_pid -> $(prop "$n" MainPID)"
+fi
+in_node "$n" sh -c "echo 'cluster = elsewhere' >> /etc/quorum/$n.conf"
+out=$(in_node "$n" systemctl reload "quorum@$n" 2>&1) && rc=0 || rc=$?
+in_node "$n" sed -i '/^cluster = elsewhere$/d' "/etc/quorum/$n.conf"
+if [ "$rc" -ne 0 ] && [ "$(prop "$n" ActiveState)" = active ] && [ "$(prop "$n" MainPID)" = "$old_pid" ]; then
+    pass "systemctl reload with a setting that needs a restart fails (exit $rc) and the node runs on unchanged"
+else
+    fail "systemctl reload with cluster changed: exit $rc ('$out'), unit $(prop "$n" ActiveState), MainPID $(prop "$n" MainPID)"
+fi
+hup_logged() { in_node "$1" journalctl -u "quorum@$1" --no-pager -o cat 2>/dev/null | grep -q 'configuration reloaded (SIGHUP)'; }
+in_node "$n" kill -HUP "$old_pid" || true
+wait_for 10 hup_logged "$n" || true
+hup=$(in_node "$n" journalctl -u "quorum@$n" --no-pager -o cat 2>/dev/null | grep 'configuration reloaded (SIGHUP)' | tail -n1 || true)
+if [ -n "$hup" ] && [ "$(prop "$n" ActiveState)" = active ] && [ "$(prop "$n" MainPID)" = "$old_pid" ] \
+   && [ "$(field "$(status_json "$n")" .role)" = slave ]; then
+    pass "kill -HUP of quorum@$n reloads ('$hup') and never stops the node (MainPID $old_pid, still slave)"
+else
+    fail "kill -HUP of quorum@$n: journal '$hup', unit $(prop "$n" ActiveState), MainPID $old_pid -> $(prop "$n" MainPID)"
+fi
+
 # --- the watchdog: freeze a slave with SIGSTOP ---------------------------------------------------------------
 FROZEN=$SLAVE
 old_pid=$(prop "$FROZEN" MainPID)

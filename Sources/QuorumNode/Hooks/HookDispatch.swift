@@ -10,8 +10,9 @@ import QuorumCore
 /// finished; the driver passes that to ``finish(_:)`` and the core.
 struct HookDispatch {
     private var queue = HookQueue()
-    let masterHook: String?
-    let slaveHook: String?
+    /// The hook files; a reload may change them (from the next run on).
+    var masterHook: String?
+    var slaveHook: String?
     let name: String
     let cluster: String
 

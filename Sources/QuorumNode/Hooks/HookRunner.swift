@@ -43,7 +43,7 @@ import Musl
 public final class HookRunner: Service, Sendable {
     public static let defaultTimeout = NodeSettings.Defaults.hookTimeout
 
-    private let timeout: Duration
+    private let timeoutSetting: Mutex<Duration>
     private let logger: Logger
     private let onCompletion: @Sendable (HookCompletion) -> Void
     private let queue: AsyncStream<HookInvocation>
@@ -66,10 +66,20 @@ public final class HookRunner: Service, Sendable {
         onCompletion: @escaping @Sendable (HookCompletion) -> Void = { _ in }
     ) {
         precondition(timeout > .zero, "hook timeout must be positive")
-        self.timeout = timeout
+        self.timeoutSetting = Mutex(timeout)
         self.logger = logger
         self.onCompletion = onCompletion
         (queue, continuation) = AsyncStream.makeStream(of: HookInvocation.self, bufferingPolicy: .unbounded)
+    }
+
+    /// How long a hook may run before its process group is killed. Set by a reload: a run
+    /// that has started keeps the timeout it started with.
+    public var timeout: Duration {
+        get { timeoutSetting.withLock { $0 } }
+        set {
+            precondition(newValue > .zero, "hook timeout must be positive")
+            timeoutSetting.withLock { $0 = newValue }
+        }
     }
 
     /// Queues a hook run. Never blocks, never throws. After ``finish()`` the run is not

@@ -7,8 +7,12 @@ import QuorumCore
 /// A new control command gets its `case` here (and in `ControlRequest`, and in `quorumctl`).
 public struct ControlAdapter: Sendable {
     let driver: NodeDriver
+    let reloader: Reloader?
 
-    public init(driver: NodeDriver) { self.driver = driver }
+    public init(driver: NodeDriver, reloader: Reloader? = nil) {
+        self.driver = driver
+        self.reloader = reloader
+    }
 
     /// The control server's handler.
     public var handler: @Sendable (ControlRequest) async -> ControlResponse {
@@ -33,6 +37,9 @@ public struct ControlAdapter: Sendable {
                 return .accepted("\(driver.settings.name) has told its peers and stopped (exit status \(code))")
             case .forget(let peer):
                 return Self.response(forgetting: peer, try await driver.forget(peer).get())
+            case .reload:
+                guard let reloader else { return .failure("this node cannot reload") }
+                return .reload(await reloader.reload(trigger: "quorumctl reload"))
             }
         } catch {
             return .failure("the node could not answer: \(error)")

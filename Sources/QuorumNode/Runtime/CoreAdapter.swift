@@ -17,7 +17,8 @@ import QuorumSystemd
 /// ``NodeDriver``, which holds it in a `NIOLoopBoundBox`). Not `Sendable`.
 final class CoreAdapter: TransportDelegate {
     let loop: EventLoop
-    let settings: NodeSettings
+    /// The settings in force: those of the start, then of the last reload.
+    private(set) var settings: NodeSettings
     let notices: Notices
     let transport: Transport
     let seeds: SeedDialer
@@ -64,6 +65,16 @@ final class CoreAdapter: TransportDelegate {
             guard let core = self.core else { return nil }
             return (core.role, core.currentMaster(now: self.now()))
         }
+    }
+
+    /// A reload's settings (already checked against these by ``ReloadPlan``): the hooks from
+    /// the next run on, the key for links opened from now on, the seeds.
+    func apply(_ new: NodeSettings, keyring: ClusterKeyring?) {
+        hookDispatch.masterHook = new.masterHook
+        hookDispatch.slaveHook = new.slaveHook
+        transport.keyring = keyring
+        seeds.replace(with: new.seeds, resolveInterval: new.peerResolveInterval)
+        settings = new
     }
 
     /// The node's clock: every instant handed to the core comes from here.

@@ -95,6 +95,16 @@ public final class NodeDriver: Sendable {
 
     // MARK: - Asked from elsewhere
 
+    /// Applies a reload's settings on the node's loop (see ``Reloader``), then tells systemd
+    /// the reload is over (`READY=1`, with the status line, which names a failed reload).
+    func apply(_ new: NodeSettings?, keyring: ClusterKeyring?, failure: String?) async {
+        let adapter = self.adapter
+        try? await loop.submit {
+            if let new { adapter.value.apply(new, keyring: keyring) }
+            adapter.value.notices.reloadFinished(failure: failure)
+        }.get()
+    }
+
     /// Graceful dispatch; completes with the exit status once the node has ended.
     public func leave() -> EventLoopFuture<Int32> {
         let adapter = self.adapter
@@ -119,13 +129,12 @@ public final class NodeDriver: Sendable {
 
     func statusSnapshot() -> EventLoopFuture<StatusSnapshot?> {
         let adapter = self.adapter
-        let settings = self.settings
         return loop.submit {
             let a = adapter.value
             guard let status = a.status() else { return nil }
-            let unsealed = !settings.seeds.isEmpty && a.transport.keyring == nil
+            let unsealed = !a.settings.seeds.isEmpty && a.transport.keyring == nil
             return StatusSnapshot(
-                status: status, uptime: a.now() - a.startedAt, seeds: a.seeds.reports, broadcastDiscovery: settings.broadcastDiscovery,
+                status: status, uptime: a.now() - a.startedAt, seeds: a.seeds.reports, broadcastDiscovery: a.settings.broadcastDiscovery,
                 warnings: unsealed ? [Notices.unsealedSeedsWarning] : [])
         }
     }

@@ -55,7 +55,19 @@ final class Notices {
         let line = Self.statusLine(status)
         guard line != statusLine else { return }
         statusLine = line
-        notifier.status(line)
+        notifier.status(shownStatus)
+    }
+
+    /// The status line with a failed reload's reason, until a reload succeeds.
+    private var shownStatus: String {
+        reloadFailure.map { statusLine + "; last reload failed: " + $0 } ?? statusLine
+    }
+    private var reloadFailure: String?
+
+    /// A reload is over: `READY=1` (systemd waits for it after `RELOADING=1`) with the status line.
+    func reloadFinished(failure: String?) {
+        reloadFailure = failure
+        notifier.send("READY=1\nSTATUS=" + SystemdNotifier.oneLine(shownStatus))
     }
 
     static func statusLine(_ s: QuorumInstance.Status) -> String {

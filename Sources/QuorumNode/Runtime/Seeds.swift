@@ -28,6 +28,8 @@ final class SeedDialer {
     }
 
     struct Seed {
+        /// Names the seed in callbacks that outlive a reload's new list.
+        let id: Int
         let spec: SeedSpec
         let port: UInt16
         var addresses: [SocketAddress] = []
@@ -58,9 +60,12 @@ final class SeedDialer {
     unowned let transport: Transport
     let notices: Notices
     private let pool: NIOThreadPool
-    private let resolveInterval: TimeAmount
+    private var resolveInterval: TimeAmount
     private(set) var seeds: [Seed]
     private var task: RepeatedTask?
+    private var nextID = 0
+    /// The bound peer port, the port of seeds given without one (known once started).
+    private var ownPort: UInt16?
 
     init(loop: EventLoop, transport: Transport, notices: Notices, settings: NodeSettings, pool: NIOThreadPool = NIOSingletons.posixBlockingThreadPool) {
         self.loop = loop
@@ -68,15 +73,41 @@ final class SeedDialer {
         self.notices = notices
         self.pool = pool
         resolveInterval = .nanoseconds(settings.peerResolveInterval.nanosecondsClamped)
-        seeds = settings.seeds.map { Seed(spec: $0, port: $0.port ?? 0) }
+        seeds = []
+        seeds = settings.seeds.map(makeSeed)
+    }
+
+    private func makeSeed(_ spec: SeedSpec) -> Seed {
+        nextID += 1
+        return Seed(id: nextID, spec: spec, port: spec.port ?? ownPort ?? 0)
     }
 
     /// Starts dialling, with `port` (the bound peer port) for seeds given without one.
     func start(ownPort: UInt16) {
-        for i in seeds.indices where seeds[i].spec.port == nil { seeds[i] = Seed(spec: seeds[i].spec, port: ownPort) }
+        self.ownPort = ownPort
+        for i in seeds.indices where seeds[i].spec.port == nil { seeds[i] = Seed(id: seeds[i].id, spec: seeds[i].spec, port: ownPort) }
         guard !seeds.isEmpty, task == nil else { return }
         task = loop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.tickInterval) { [weak self] _ in self?.tick() }
     }
+
+    /// A reload's list: a seed that stays keeps its state (its resolution, its peer), a new
+    /// one starts afresh, a removed one is dropped (its link, if any, stays: the core keeps
+    /// peers by its own rules).
+    func replace(with specs: [SeedSpec], resolveInterval interval: Duration) {
+        resolveInterval = .nanoseconds(interval.nanosecondsClamped)
+        var old = seeds
+        seeds = specs.map { spec in
+            if let i = old.firstIndex(where: { $0.spec == spec }) { return old.remove(at: i) }
+            return makeSeed(spec)
+        }
+        if seeds.isEmpty {
+            stop()
+        } else if let ownPort {
+            start(ownPort: ownPort)
+        }
+    }
+
+    private func index(_ id: Int) -> Int? { seeds.firstIndex { $0.id == id } }
 
     func stop() {
         task?.cancel()
@@ -116,16 +147,16 @@ final class SeedDialer {
         seeds[i].resolving = true
         seeds[i].nextResolve = now + Self.resolveFloor
         if seed.addresses.isEmpty { seeds[i].state = .resolving }
-        let host = seed.spec.host, port = seed.port, literal = seed.spec.isLiteral
+        let host = seed.spec.host, port = seed.port, literal = seed.spec.isLiteral, id = seed.id
         pool.runIfActive(eventLoop: loop) {
             try Resolver.addresses(host: host, port: port, numeric: literal)
         }.assumeIsolated().whenComplete { result in
-            self.resolved(i, result)
+            self.resolved(id, result)
         }
     }
 
-    private func resolved(_ i: Int, _ result: Result<[SocketAddress], Error>) {
-        guard seeds.indices.contains(i) else { return }
+    private func resolved(_ id: Int, _ result: Result<[SocketAddress], Error>) {
+        guard let i = index(id) else { return }
         seeds[i].resolving = false
         seeds[i].resolveSoon = false
         seeds[i].resolvedAt = .now()
@@ -149,14 +180,14 @@ final class SeedDialer {
         let address = seeds[i].addresses[seeds[i].nextAddress % seeds[i].addresses.count]
         seeds[i].dialing = true
         if seeds[i].state != .refused && seeds[i].state != .unreachable { seeds[i].state = .connecting }
-        transport.dial(seed: i, to: address)
+        transport.dial(seed: seeds[i].id, to: address)
     }
 
     // MARK: - From the transport
 
-    /// A dial through seed `i` completed its handshake with `peer`.
-    func reached(_ i: Int, peer: String) {
-        guard seeds.indices.contains(i) else { return }
+    /// A dial through seed `id` completed its handshake with `peer`.
+    func reached(_ id: Int, peer: String) {
+        guard let i = index(id) else { return }
         seeds[i].dialing = false
         seeds[i].peer = peer
         seeds[i].state = .connected
@@ -165,19 +196,19 @@ final class SeedDialer {
         seeds[i].backoff = Self.firstBackoff
     }
 
-    /// A dial through seed `i` reached this very process: it is skipped from now on (until it
+    /// A dial through seed `id` reached this very process: it is skipped from now on (until it
     /// resolves to other addresses).
-    func reachedSelf(_ i: Int) {
-        guard seeds.indices.contains(i) else { return }
+    func reachedSelf(_ id: Int) {
+        guard let i = index(id) else { return }
         seeds[i].dialing = false
         seeds[i].state = .own
         seeds[i].peer = nil
     }
 
-    /// A dial through seed `i` failed: the next address is tried at once; after a whole
+    /// A dial through seed `id` failed: the next address is tried at once; after a whole
     /// round, the seed waits its back-off and is resolved again first.
-    func failed(_ i: Int, refused: Bool, error: String) {
-        guard seeds.indices.contains(i) else { return }
+    func failed(_ id: Int, refused: Bool, error: String) {
+        guard let i = index(id) else { return }
         let now = NIODeadline.now()
         seeds[i].dialing = false
         seeds[i].state = refused ? .refused : .unreachable

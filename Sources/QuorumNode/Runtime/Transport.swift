@@ -33,7 +33,9 @@ final class Transport {
     let loop: EventLoop
     let settings: NodeSettings
     /// The cluster key; nil: traffic is neither encrypted nor authenticated.
-    let keyring: ClusterKeyring?
+    /// The cluster key: links opened from now on and every datagram use it (a reload may
+    /// replace it with a rotation step; open links keep the keys they started with).
+    var keyring: ClusterKeyring?
     let notices: Notices
     weak var delegate: TransportDelegate?
     /// Told how its dials went (see ``SeedDialer``).

@@ -29,8 +29,15 @@ struct QuorumdArguments: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Nickname: 1-64 bytes of letters, digits, '-', '_', '.' (default <hostname>-<port>).")
     var name: String?
-    @Flag(name: .shortAndLong, help: "Debug log lines (may be repeated).")
+    @Flag(name: .shortAndLong, help: "Debug log lines, as --log-level debug (may be repeated; it stays debug).")
     var debug: Int
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (default info; wins over -d).", valueName: "level"))
+    var logLevel: String?
+    @Flag(name: .customLong("version"), help: "Print the version and exit.")
+    var version = false
+    @Flag(name: [.customShort("t"), .customLong("check-config")],
+          help: "Check the flags and the files they name (config, key, hooks), print `configuration OK` or every problem, and exit 0 or 2; binds nothing and touches no state.")
+    var checkConfig = false
     @Option(name: [.customShort("m"), .customLong("master-hook")], help: ArgumentHelp("Run when this node becomes master.", valueName: "path"))
     var masterHook: String?
     @Option(name: [.customShort("s"), .customLong("slave-hook")], help: ArgumentHelp("Run when this node takes any other role.", valueName: "path"))
@@ -81,6 +88,7 @@ struct QuorumdArguments: ParsableCommand {
         put(.broadcastPort, broadcastPort, .positional("BROADCAST_PORT"))
         put(.name, name, .flag("--name"))
         if debug > 0 { put(.debug, String(debug), .flag("--debug")) }
+        put(.logLevel, logLevel, .flag("--log-level"))
         put(.masterHook, masterHook, .flag("--master-hook"))
         put(.slaveHook, slaveHook, .flag("--slave-hook"))
         if usePortInsteadOfLifeTime { put(.usePortInsteadOfLifeTime, "true", .flag("--use-port-instead-of-life-time")) }
@@ -102,6 +110,7 @@ enum SettingKey: String, CaseIterable {
     case broadcastAddress = "broadcast-address"
     case broadcastPort = "broadcast-port"
     case name, debug
+    case logLevel = "log-level"
     case masterHook = "master-hook"
     case slaveHook = "slave-hook"
     case usePortInsteadOfLifeTime = "use-port-instead-of-life-time"

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Logging
+import QuorumControl
 import QuorumCore
 
 #if canImport(Glibc)
@@ -33,6 +35,7 @@ extension NodeSettings {
             }
             throw SettingsError(QuorumdArguments.message(for: error) + " (see quorumd --help)")
         }
+        if commandLine.version { return .version(BuildInfo.versionText(program: "quorumd")) }
 
         var values: [SettingKey: [SettingValue]] = [:]
         for path in commandLine.config {
@@ -49,7 +52,7 @@ extension NodeSettings {
 
         var settings = try resolve(values, environment: environment, hostname: hostname)
         settings.configFiles = commandLine.config
-        return .run(settings)
+        return commandLine.checkConfig ? .checkConfig(settings) : .run(settings)
     }
 
     /// Validates merged values and fills in defaults.
@@ -107,6 +110,7 @@ extension NodeSettings {
         settings.discoveryInterface = discoveryInterface
         settings.peerResolveInterval = try value(.peerResolveInterval).map(seconds) ?? Defaults.peerResolveInterval
         settings.debugLevel = try value(.debug).map(debugLevel) ?? 0
+        settings.logLevel = try value(.logLevel).map(logLevel) ?? (settings.debugLevel > 0 ? .debug : .info)
         settings.masterHook = try value(.masterHook).map(path)
         settings.slaveHook = try value(.slaveHook).map(path)
         settings.metric = try value(.usePortInsteadOfLifeTime).map(boolean) == true ? .port : .age
@@ -221,6 +225,13 @@ extension NodeSettings {
     static func debugLevel(_ value: SettingValue) throws(SettingsError) -> Int {
         if let count = Int(value.text), count >= 0 { return count }
         return try boolean(value) ? 1 : 0
+    }
+
+    static func logLevel(_ value: SettingValue) throws(SettingsError) -> Logger.Level {
+        guard let level = Logger.Level(rawValue: value.text.lowercased()) else {
+            throw .badValue(value.source, "'\(value.text)' is not a log level: use \(logLevelNames.joined(separator: ", "))")
+        }
+        return level
     }
 
     static func lossPolicy(_ value: SettingValue) throws(SettingsError) -> QuorumLossPolicy {

@@ -1,3 +1,4 @@
+import Logging
 import QuorumControl
 import QuorumCore
 
@@ -31,6 +32,8 @@ public struct NodeSettings: Sendable, Equatable {
     public var name: String
     /// How many times `-d` was given (0: info level).
     public var debugLevel: Int = 0
+    /// `--log-level`, else debug with `-d`, else info. Reloadable.
+    public var logLevel: Logger.Level = .info
     public var masterHook: String? = nil
     public var slaveHook: String? = nil
     public var metric: Metric = .age
@@ -51,6 +54,9 @@ public struct NodeSettings: Sendable, Equatable {
 
     /// `true` when at least one `-d` was given.
     public var debug: Bool { debugLevel > 0 }
+
+    /// The usual spelling of every level, as `--log-level` takes it.
+    public static let logLevelNames = Logger.Level.allCases.map(\.rawValue)
 
     /// Every default of quorumd's settings, written once: the properties above, the parser
     /// and the `--help` text read them here (interface.md lists them).
@@ -93,15 +99,26 @@ public enum SettingsCommand: Sendable, Equatable {
     case run(NodeSettings)
     /// `-h`/`--help`: print this usage text and exit 0.
     case help(String)
+    /// `--version`: print this text and exit 0.
+    case version(String)
+    /// `--check-config`: these settings parsed; check what they name, then exit.
+    case checkConfig(NodeSettings)
 }
 
 extension NodeSettings: CustomStringConvertible {
     /// One `key = value` line per setting, in the config file's syntax.
     public var description: String {
-        var lines: [(String, String)] = [
+        var lines = settingTexts
+        if !configFiles.isEmpty { lines.append(("# config", configFiles.joined(separator: ", "))) }
+        return lines.map { "\($0.0) = \($0.1)" }.joined(separator: "\n")
+    }
+
+    /// Every setting as its config-file key and its value's text (`""`: not set).
+    var settingTexts: [(String, String)] {
+        [
             ("address", address), ("port", "\(port)"),
             ("broadcast-address", broadcastDiscovery ? broadcastAddress : "none"), ("broadcast-port", "\(broadcastPort)"),
-            ("name", name), ("cluster", cluster), ("debug", "\(debugLevel)"),
+            ("name", name), ("cluster", cluster), ("debug", "\(debugLevel)"), ("log-level", logLevel.rawValue),
             ("master-hook", masterHook ?? ""), ("slave-hook", slaveHook ?? ""),
             ("use-port-instead-of-life-time", metric == .port ? "true" : "false"),
             ("on-quorum-loss", onQuorumLoss.rawValue),
@@ -114,8 +131,6 @@ extension NodeSettings: CustomStringConvertible {
             ("peer-resolve-interval", Self.format(peerResolveInterval)),
             ("discovery-interface", discoveryInterface ?? ""),
         ]
-        if !configFiles.isEmpty { lines.append(("# config", configFiles.joined(separator: ", "))) }
-        return lines.map { "\($0.0) = \($0.1)" }.joined(separator: "\n")
     }
 
     static func format(_ duration: Duration) -> String {
