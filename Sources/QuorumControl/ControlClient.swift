@@ -22,47 +22,8 @@ public enum ControlClient {
             return left
         }
 
-        let line = request.encodedLine()
-        let capacity = UnixSocket.maximumPathBytes
-        let pathBytes = Array(socketPath.utf8)
-        guard !pathBytes.isEmpty, pathBytes.count <= capacity, !pathBytes.contains(0) else {
-            throw ControlClientError(.badPath, socketPath: socketPath, detail: "a socket path is 1 to \(capacity) bytes")
-        }
-
-        let fd = UnixSocket.stream()
-        guard fd >= 0 else { throw ControlClientError(errno: errno, operation: "socket", socketPath: socketPath) }
+        let fd = try connect(request, socketPath: socketPath, timeout: timeout, remaining: remaining)
         defer { close(fd) }
-
-        try setTimeout(fd, SO_SNDTIMEO, remaining(), socketPath)
-        let connected = UnixSocket.connect(fd, to: socketPath) ?? -1
-        if connected != 0 {
-            let code = errno
-            switch code {
-            case ENOENT, ENOTDIR: throw ControlClientError(.noSuchSocket, socketPath: socketPath)
-            case EACCES, EPERM: throw ControlClientError(.permissionDenied, socketPath: socketPath)
-            case ECONNREFUSED: throw ControlClientError(.notListening, socketPath: socketPath)
-            case EAGAIN, EINPROGRESS, ETIMEDOUT: throw ControlClientError(.noAnswer, socketPath: socketPath, timeout: timeout)
-            default: throw ControlClientError(errno: code, operation: "connect", socketPath: socketPath)
-            }
-        }
-
-        // Write the request line (encoded before connecting: the node gives a connected
-        // client only a short while to send it).
-        var written = 0
-        while written < line.count {
-            try setTimeout(fd, SO_SNDTIMEO, remaining(), socketPath)
-            let n = line[written...].withUnsafeBytes { raw in
-                Glibc_send(fd, raw.baseAddress, raw.count)
-            }
-            if n > 0 { written += n; continue }
-            let code = errno
-            if n < 0 && code == EINTR { continue }
-            if n < 0 && (code == EAGAIN || code == EWOULDBLOCK) { continue }  // `remaining()` ends it
-            if n < 0 && (code == EPIPE || code == ECONNRESET) {
-                throw ControlClientError(.closedWithoutAnswer, socketPath: socketPath)
-            }
-            throw ControlClientError(errno: code, operation: "send", socketPath: socketPath)
-        }
 
         // Read until the newline that ends the answer.
         var received: [UInt8] = []
@@ -97,6 +58,98 @@ public enum ControlClient {
             return try ControlResponse.parse(received)
         } catch {
             throw ControlClientError(.badAnswer, socketPath: socketPath, detail: error.message)
+        }
+    }
+
+    /// Connects and writes the request line; returns the connected socket (the caller closes it).
+    private static func connect(
+        _ request: ControlRequest, socketPath: String, timeout: Duration, remaining: () throws(ControlClientError) -> Duration
+    ) throws(ControlClientError) -> Int32 {
+        let line = request.encodedLine()
+        let capacity = UnixSocket.maximumPathBytes
+        let pathBytes = Array(socketPath.utf8)
+        guard !pathBytes.isEmpty, pathBytes.count <= capacity, !pathBytes.contains(0) else {
+            throw ControlClientError(.badPath, socketPath: socketPath, detail: "a socket path is 1 to \(capacity) bytes")
+        }
+
+        let fd = UnixSocket.stream()
+        guard fd >= 0 else { throw ControlClientError(errno: errno, operation: "socket", socketPath: socketPath) }
+        var handedOver = false
+        defer { if !handedOver { close(fd) } }
+
+        try setTimeout(fd, SO_SNDTIMEO, remaining(), socketPath)
+        let connected = UnixSocket.connect(fd, to: socketPath) ?? -1
+        if connected != 0 {
+            let code = errno
+            switch code {
+            case ENOENT, ENOTDIR: throw ControlClientError(.noSuchSocket, socketPath: socketPath)
+            case EACCES, EPERM: throw ControlClientError(.permissionDenied, socketPath: socketPath)
+            case ECONNREFUSED: throw ControlClientError(.notListening, socketPath: socketPath)
+            case EAGAIN, EINPROGRESS, ETIMEDOUT: throw ControlClientError(.noAnswer, socketPath: socketPath, timeout: timeout)
+            default: throw ControlClientError(errno: code, operation: "connect", socketPath: socketPath)
+            }
+        }
+
+        // Write the request line (encoded before connecting: the node gives a connected
+        // client only a short while to send it).
+        var written = 0
+        while written < line.count {
+            try setTimeout(fd, SO_SNDTIMEO, remaining(), socketPath)
+            let n = line[written...].withUnsafeBytes { raw in
+                Glibc_send(fd, raw.baseAddress, raw.count)
+            }
+            if n > 0 { written += n; continue }
+            let code = errno
+            if n < 0 && code == EINTR { continue }
+            if n < 0 && (code == EAGAIN || code == EWOULDBLOCK) { continue }  // `remaining()` ends it
+            if n < 0 && (code == EPIPE || code == ECONNRESET) {
+                throw ControlClientError(.closedWithoutAnswer, socketPath: socketPath)
+            }
+            throw ControlClientError(errno: code, operation: "send", socketPath: socketPath)
+        }
+
+        handedOver = true
+        return fd
+    }
+
+    /// Sends `request` and hands every line of the answer to `onLine` (without its newline) as
+    /// it arrives, for as long as the node sends (`watch`); returns when the node closes the
+    /// connection or `onLine` returns `false`. Only connecting and sending are timed.
+    public static func stream(
+        _ request: ControlRequest, socketPath: String, timeout: Duration = .seconds(5), onLine: ([UInt8]) -> Bool
+    ) throws(ControlClientError) {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        func remaining() throws(ControlClientError) -> Duration {
+            let left = deadline - clock.now
+            guard left > .zero else { throw ControlClientError(.noAnswer, socketPath: socketPath, timeout: timeout) }
+            return left
+        }
+        let fd = try connect(request, socketPath: socketPath, timeout: timeout, remaining: remaining)
+        defer { close(fd) }
+        var noTimeout = timeval(tv_sec: 0, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &noTimeout, socklen_t(MemoryLayout<timeval>.size))
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                pending.append(contentsOf: chunk[0..<n])
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = Array(pending[..<newline])
+                    pending.removeSubrange(...newline)
+                    if !onLine(line) { return }
+                }
+                if pending.count > ControlProtocol.maximumResponseBytes {
+                    throw ControlClientError(.badAnswer, socketPath: socketPath, detail: "a line of the answer is too long")
+                }
+                continue
+            }
+            if n == 0 { return }
+            let code = errno
+            if code == EINTR { continue }
+            if code == ECONNRESET { return }
+            throw ControlClientError(errno: code, operation: "recv", socketPath: socketPath)
         }
     }
 

@@ -19,11 +19,14 @@ public enum ControlRequest: Hashable, Sendable {
     case forget(peer: String)
     /// Read the configuration again and apply it, all or nothing (answered with ``ControlResponse/reload(_:)``).
     case reload
+    /// Stream the node's events, one ``WatchEvent`` per line, beginning with a snapshot, for
+    /// as long as the client keeps the connection open.
+    case watch
 
     /// The command words on the wire: one per case, written and read only through this type,
     /// so that server and client never compare strings.
     public enum Command: String, CaseIterable, Sendable {
-        case status, peers, leave, forget, reload
+        case status, peers, leave, forget, reload, watch
     }
 
     /// The command word on the wire.
@@ -34,6 +37,7 @@ public enum ControlRequest: Hashable, Sendable {
         case .leave: .leave
         case .forget: .forget
         case .reload: .reload
+        case .watch: .watch
         }
     }
 
@@ -91,6 +95,7 @@ public enum ControlRequest: Hashable, Sendable {
         case .peers: return .peers
         case .leave: return .leave
         case .reload: return .reload
+        case .watch: return .watch
         case .forget:
             guard let peer = object.peer else {
                 throw ControlProtocolError(.missingPeer, "forget needs a \"peer\" string naming the node to forget")

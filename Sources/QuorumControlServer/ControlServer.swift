@@ -37,6 +37,13 @@ import ServiceLifecycle
 public struct ControlServer: Service {
     /// Answers one parsed request. It is called concurrently for concurrent clients.
     public typealias Handler = @Sendable (ControlRequest) async -> ControlResponse
+    /// Opens the stream of a `watch` request: a feed, or a refusal (too many watchers).
+    public typealias Watch = @Sendable () async -> Result<LineFeed, WatchRefusal>
+
+    public struct WatchRefusal: Error, Sendable {
+        public var message: String
+        public init(_ message: String) { self.message = message }
+    }
 
     public struct Configuration: Sendable {
         /// The longest request line accepted, not counting its newline.
@@ -77,6 +84,7 @@ public struct ControlServer: Service {
     private let listener: NIOAsyncChannel<Connection, Never>
     private let socketFile: FileIdentity?
     private let handler: Handler
+    private let watch: Watch?
     private let logger: Logger
 
     /// Binds the socket and returns a server ready to ``run()``; connections made before `run()`
@@ -90,6 +98,7 @@ public struct ControlServer: Service {
         configuration: Configuration = .init(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "quorum.control"),
+        watch: Watch? = nil,
         handler: @escaping Handler
     ) async throws -> ControlServer {
         try SocketFile.prepare(socketPath, directoryMode: configuration.directoryMode)
@@ -107,7 +116,7 @@ public struct ControlServer: Service {
                         let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
                         channel.closeFuture.whenComplete { _ in deadline.cancel() }
                         try channel.pipeline.syncOperations.addHandler(
-                            RequestDeadline(deadline, limit: configuration.maximumRequestBytes))
+                            RequestDeadline(deadline, limit: configuration.maximumRequestBytes, inputClosed: channel.eventLoop.makePromise()))
                         return try Connection(wrappingChannelSynchronously: channel)
                     }
                 }
@@ -124,18 +133,19 @@ public struct ControlServer: Service {
         logger.debug("control socket bound", metadata: ["quorum.socket": "\(socketPath)"])
         return ControlServer(
             socketPath: socketPath, configuration: configuration, listener: listener,
-            socketFile: SocketFile.identity(socketPath), handler: handler, logger: logger)
+            socketFile: SocketFile.identity(socketPath), handler: handler, watch: watch, logger: logger)
     }
 
     private init(
         socketPath: String, configuration: Configuration, listener: NIOAsyncChannel<Connection, Never>,
-        socketFile: FileIdentity?, handler: @escaping Handler, logger: Logger
+        socketFile: FileIdentity?, handler: @escaping Handler, watch: Watch?, logger: Logger
     ) {
         self.socketPath = socketPath
         self.configuration = configuration
         self.listener = listener
         self.socketFile = socketFile
         self.handler = handler
+        self.watch = watch
         self.logger = logger
     }
 
@@ -198,12 +208,26 @@ public struct ControlServer: Service {
                         try await outbound.write(ByteBuffer(bytes: ControlResponse.failure("permission denied: \(refusal)").encodedLine()))
                         return
                     }
+                    let request: ControlRequest
                     do throws(ControlProtocolError) {
-                        let request = try ControlRequest.parse(bytes)
-                        response = await handler(request)
+                        request = try ControlRequest.parse(bytes)
                     } catch {
                         logger.debug("bad control request", metadata: ["error": "\(error.message)"])
-                        response = .failure(error.message)
+                        try await outbound.write(ByteBuffer(bytes: ControlResponse.failure(error.message).encodedLine()))
+                        return
+                    }
+                    if request == .watch, let watch {
+                        switch await watch() {
+                        case .success(let feed):
+                            try await stream(feed, to: outbound, channel: connection.channel)
+                            return
+                        case .failure(let refusal):
+                            response = .failure(refusal.message)
+                        }
+                    } else if request == .watch {
+                        response = .failure("this node has no event stream")
+                    } else {
+                        response = await handler(request)
                     }
                 case .tooLong:
                     oversized = true
@@ -224,6 +248,22 @@ public struct ControlServer: Service {
             }
         } catch {
             logger.debug("control connection failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// A watch: every line of the feed, written as the client takes it (the writer waits
+    /// while the socket is full), until the feed ends, the client closes its side, or the
+    /// server shuts down.
+    private func stream(_ feed: LineFeed, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, channel: any Channel) async throws {
+        channel.closeFuture.whenComplete { _ in feed.cancel() }
+        channel.pipeline.handler(type: RequestDeadline.self).flatMap { $0.inputClosedFuture }.whenComplete { _ in feed.cancel() }
+        try await withGracefulShutdownHandler {
+            for await line in feed.lines {
+                try await outbound.write(ByteBuffer(bytes: line))
+                feed.consumed()
+            }
+        } onGracefulShutdown: {
+            feed.cancel()
         }
     }
 

@@ -11,10 +11,19 @@ final class RequestDeadline: ChannelInboundHandler {
     private var deadline: Scheduled<Void>?
     private let limit: Int
     private var received = 0
+    private let inputClosed: EventLoopPromise<Void>
 
-    init(_ deadline: Scheduled<Void>, limit: Int) {
+    /// Completes when the client closes its side (a watch ends then), or the channel closes.
+    var inputClosedFuture: EventLoopFuture<Void> { inputClosed.futureResult }
+
+    init(_ deadline: Scheduled<Void>, limit: Int, inputClosed: EventLoopPromise<Void>) {
         self.deadline = deadline
         self.limit = limit
+        self.inputClosed = inputClosed
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        inputClosed.succeed()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -33,6 +42,7 @@ final class RequestDeadline: ChannelInboundHandler {
         if event is ChannelEvent, case .inputClosed = event as! ChannelEvent {
             deadline?.cancel()
             deadline = nil
+            inputClosed.succeed()
         }
         context.fireUserInboundEventTriggered(event)
     }

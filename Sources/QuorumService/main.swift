@@ -104,7 +104,7 @@ do {
 }
 
 let hooks = HookRunner(timeout: settings.hookTimeout, logger: logger) { completion in
-    driver.hookCompleted(completion.id)
+    driver.hookCompleted(completion)
 }
 
 let reloader = Reloader(settings: settings, keyring: keyring, driver: driver, hooks: hooks, logger: logger) { () throws(SettingsError) in
@@ -118,7 +118,7 @@ do {
     controlConfiguration.authorize = ControlAccess.policy()
     control = try await ControlServer.bind(
         socketPath: settings.controlSocket, configuration: controlConfiguration, eventLoopGroup: group, logger: logger,
-        handler: ControlAdapter(driver: driver, reloader: reloader).handler)
+        watch: { await driver.watch() }, handler: ControlAdapter(driver: driver, reloader: reloader).handler)
 } catch {
     standardError("quorumd: \(error)")
     exit(2)

@@ -13,7 +13,7 @@ struct Quorumctl: ParsableCommand {
             is not quorate; 1 the node cannot be reached or refused; 64 wrong usage.
             """,
         version: BuildInfo.versionText(program: "quorumctl"),
-        subcommands: [Status.self, Peers.self, Leave.self, Forget.self, Reload.self, Keygen.self]
+        subcommands: [Status.self, Peers.self, Leave.self, Forget.self, Reload.self, Watch.self, Keygen.self]
     )
 
     @OptionGroup var target: TargetOptions
@@ -134,6 +134,54 @@ struct Reload: ParsableCommand {
     }
 }
 
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Follow the node's events: a snapshot, then one line per event, until interrupted.")
+
+    @ParentCommand var parent: Quorumctl
+    @Flag(help: "One JSON object per line (each has type, node, instance, epoch and time).") var json = false
+    @Flag(help: "When the node goes away, wait for it and go on with a new snapshot (until interrupted).") var reconnect = false
+
+    func run() throws {
+        while true {
+            var ended: ControlClientError? = nil
+            do {
+                try watchOnce()
+            } catch let error as ControlClientError {
+                ended = error
+            }
+            guard reconnect else {
+                if let ended {
+                    fail(ended.description)
+                    throw ExitCode(1)
+                }
+                return
+            }
+            // The node restarts: try again every 200 ms (its socket comes back when it is up).
+            usleep(200_000)
+        }
+    }
+
+    /// One connection: prints every line until the node closes it.
+    private func watchOnce() throws {
+        let path = try socketPath(parent.target)
+        var refused: String? = nil
+        try ControlClient.stream(.watch, socketPath: path) { line in
+            if let event = try? WatchEvent.parse(line) {
+                // Unbuffered: a pipe (`| grep`) sees each event as it happens.
+                FileHandle.standardOutput.write(Data(((json ? String(decoding: line, as: UTF8.self) : event.text) + "\n").utf8))
+                return true
+            }
+            if case .failure(let message)? = try? ControlResponse.parse(line) { refused = message }
+            return false
+        }
+        if let refused {
+            fail("the node refused: \(refused)")
+            throw ExitCode(1)
+        }
+    }
+}
+
 /// A node name given on the command line, checked by the one rule for names (`Names`).
 func validateNodeName(_ name: String) throws {
     guard Names.isValid(name) else {
@@ -148,20 +196,7 @@ func validateNodeName(_ name: String) throws {
 /// `refusalIsAnswer`: a refusal that carries a report (a refused reload) is returned for the
 /// command to print, not turned into `the node refused`.
 func ask(_ request: ControlRequest, _ target: TargetOptions, timeout: Duration = .seconds(5), refusalIsAnswer: Bool = false) throws -> ControlResponse {
-    let path: String
-    if let socket = target.socket {
-        path = socket
-    } else if let name = target.name {
-        path = ControlSocketLocator.socketPath(forNode: name)
-    } else {
-        do {
-            path = try ControlSocketLocator.find()
-        } catch {
-            fail(error.description)
-            // Several nodes: the command needs -n to mean anything (usage); none: nothing to reach.
-            throw ExitCode(error.namesFound.isEmpty ? 1 : 64)
-        }
-    }
+    let path = try socketPath(target)
     let response: ControlResponse
     do {
         response = try ControlClient.send(request, socketPath: path, timeout: timeout)
@@ -175,6 +210,19 @@ func ask(_ request: ControlRequest, _ target: TargetOptions, timeout: Duration =
         throw ExitCode(1)
     }
     return response
+}
+
+/// The control socket the options point at.
+func socketPath(_ target: TargetOptions) throws -> String {
+    if let socket = target.socket { return socket }
+    if let name = target.name { return ControlSocketLocator.socketPath(forNode: name) }
+    do {
+        return try ControlSocketLocator.find()
+    } catch {
+        fail(error.description)
+        // Several nodes: the command needs -n to mean anything (usage); none: nothing to reach.
+        throw ExitCode(error.namesFound.isEmpty ? 1 : 64)
+    }
 }
 
 func unexpectedAnswer() -> ExitCode {

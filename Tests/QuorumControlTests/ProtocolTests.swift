@@ -177,7 +177,7 @@ struct RequestTests {
     @Test func unknownCommandsAreNamedInTheError() {
         let error = rejection(Array(#"{"command":"reboot"}"#.utf8))
         #expect(error?.kind == .unknownCommand)
-        #expect(error?.message == #"unknown command "reboot": expected status, peers, leave, forget or reload"#)
+        #expect(error?.message == #"unknown command "reboot": expected status, peers, leave, forget, reload or watch"#)
     }
 
     @Test func forgetNeedsAValidPeerName() {

@@ -70,6 +70,7 @@ struct QuorumctlTests {
             case .leave: .accepted("B told its peers and is stopping")
             case .forget(let peer): peer == "A" ? .failure("A is connected; only lost or dispatched nodes can be forgotten") : .accepted("forgot \(peer)")
             case .reload: reloadAnswer
+            case .watch: .failure("no stream here")
             }
         }
     }

@@ -43,6 +43,7 @@ let answerStatus: ControlServer.Handler = { request in
     case .leave: .accepted("B is leaving")
     case .forget(let peer): peer == "A" ? .failure("A is connected; only lost or dispatched nodes can be forgotten") : .accepted("forgot \(peer)")
     case .reload: .reload(ReloadReport(applied: true))
+    case .watch: .failure("no stream here")
     }
 }
 
@@ -90,7 +91,7 @@ struct ServerTests {
             #expect(reply.last == UInt8(ascii: "\n"))
 
             let unknown = try await onThread { try rawExchange(path: path, send: Array("{\"command\":\"explode\"}\n".utf8)) }
-            #expect(try ControlResponse.parse(unknown) == .failure(#"unknown command "explode": expected status, peers, leave, forget or reload"#))
+            #expect(try ControlResponse.parse(unknown) == .failure(#"unknown command "explode": expected status, peers, leave, forget, reload or watch"#))
 
             let binary = try await onThread { try rawExchange(path: path, send: [0xFF, 0x00, 0xC3, 0x28, 0x0A]) }
             #expect(try ControlResponse.parse(binary).isOK == false)

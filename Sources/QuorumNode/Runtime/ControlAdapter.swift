@@ -40,6 +40,9 @@ public struct ControlAdapter: Sendable {
             case .reload:
                 guard let reloader else { return .failure("this node cannot reload") }
                 return .reload(await reloader.reload(trigger: "quorumctl reload"))
+            case .watch:
+                // The control server streams a watch itself (ControlServer.Watch).
+                return .failure("watch is a stream, not a single answer")
             }
         } catch {
             return .failure("the node could not answer: \(error)")

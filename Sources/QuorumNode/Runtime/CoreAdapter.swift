@@ -1,4 +1,5 @@
 import Logging
+import QuorumControl
 import NIOCore
 import NIOPosix
 import QuorumCore
@@ -65,6 +66,7 @@ final class CoreAdapter: TransportDelegate {
             guard let core = self.core else { return nil }
             return (core.role, core.currentMaster(now: self.now()))
         }
+        notices.epoch = { [unowned self] in self.core?.status(now: self.now()).epoch ?? 0 }
     }
 
     /// A reload's settings (already checked against these by ``ReloadPlan``): the hooks from
@@ -92,6 +94,7 @@ final class CoreAdapter: TransportDelegate {
                 interface: self.settings.discoveryInterface, devices: devices)
             let identity = NodeIdentity(name: self.settings.name, instance: UInt64.random(in: 1...UInt64.max), address: address, port: port, birth: self.birth)
             self.identity = identity
+            self.notices.instance = String(identity.instance, radix: 16)
             self.core = QuorumInstance(configuration: self.settings.coreConfiguration, identity: identity, restored: restored, now: self.now(), seed: UInt64.random(in: 0...UInt64.max))
             if self.settings.broadcastDiscovery {
                 self.notices.listening(address: self.settings.address, advertised: address, port: port, discoveryPort: self.settings.broadcastPort, via: self.settings.broadcastAddress)
@@ -300,15 +303,39 @@ final class CoreAdapter: TransportDelegate {
                 // No hook file for this role: it has "finished" (the core waits for it on a handover).
                 inbox.append(.event(.hookFinished(run.id)))
             case .start(let run):
+                runningHook = (run, now)
+                notices.hookStarted(run)
                 hooks?.submit(run)
             }
         }
     }
 
+    /// The hook handed to the runner, and when (for the watch's `hook-finished`).
+    private var runningHook: (run: HookInvocation, since: Instant)?
+
     /// The hook runner finished (or killed) hook `id`.
-    func hookCompleted(_ id: UInt64) {
+    func hookCompleted(_ id: UInt64, outcome: HookOutcome) {
+        if let running = runningHook, running.run.id == id {
+            notices.hookFinished(running.run, outcome: outcome, after: now() - running.since)
+            runningHook = nil
+        }
         hookDispatch.finish(id)
         feed(.hookFinished(id))
+    }
+
+    /// The snapshot a new watcher begins with.
+    func watchSnapshot() -> WatchEvent {
+        var e = notices.event(.snapshot)
+        if let status = status() {
+            e.role = status.role.rawValue
+            e.master = status.master
+            e.quorate = status.quorate
+            e.epoch = status.epoch
+            e.members = ([settings.name] + peerStatuses().filter { $0.state == .connected }.map(\.identity.name)).sorted()
+        } else {
+            e.role = "starting"
+        }
+        return e
     }
 
     // MARK: - Snapshots (for the control adapter)

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import QuorumControl
+import QuorumControlServer
 import QuorumCore
 import QuorumSecurity
 import QuorumSystemd
@@ -113,9 +114,37 @@ public final class NodeDriver: Sendable {
     }
 
     /// Called by the hook runner (any thread) when a hook finished or was killed.
-    public func hookCompleted(_ id: UInt64) {
+    public func hookCompleted(_ completion: HookCompletion) {
         let adapter = self.adapter
-        loop.execute { adapter.value.hookCompleted(id) }
+        loop.execute { adapter.value.hookCompleted(completion.id, outcome: completion.outcome) }
+    }
+
+    /// A new watch: the snapshot and the subscription, taken together on the node's loop.
+    public func watch() async -> Result<LineFeed, ControlServer.WatchRefusal> {
+        let adapter = self.adapter
+        do {
+            return try await loop.submit {
+                let a = adapter.value
+                return a.notices.watch.subscribe(snapshot: a.watchSnapshot())
+            }.get()
+        } catch {
+            return .failure(.init("the node could not answer: \(error)"))
+        }
+    }
+
+    /// A watch event from outside the loop (a reload's outcome).
+    func publish(_ build: @escaping @Sendable (Notices) -> WatchEvent) {
+        let adapter = self.adapter
+        loop.execute {
+            let notices = adapter.value.notices
+            notices.watch.publish(build(notices))
+        }
+    }
+
+    /// Ends every watch (the node has ended).
+    func finishWatches() {
+        let adapter = self.adapter
+        loop.execute { adapter.value.notices.watch.finishAll() }
     }
 
     /// What `status` reports: the core's view and the shell's (uptime, seeds, warnings).

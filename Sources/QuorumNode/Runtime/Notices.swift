@@ -1,4 +1,5 @@
 import Logging
+import QuorumControl
 import QuorumCore
 import QuorumSystemd
 
@@ -20,6 +21,11 @@ final class Notices {
     let logOutput: LogOutput
     /// The core's role and master, for every line's fields; nil until the core runs.
     var snapshot: () -> (role: Role, master: MasterClaim?)? = { nil }
+    /// The watchers of `quorumctl watch` (every event below goes to them too).
+    let watch = WatchHub()
+    /// The epoch each watch event carries, and this start's instance (set once the core runs).
+    var epoch: () -> UInt64 = { 0 }
+    var instance = ""
     /// Why the node must stop, for the operator (set by a notice just before `.exit`).
     private(set) var exitMessage: String?
     /// Frames and datagrams dropped because they did not open with the cluster key.
@@ -168,8 +174,82 @@ final class Notices {
         }
     }
 
+    /// A watch event of this node, now.
+    func event(_ type: WatchEvent.Kind) -> WatchEvent {
+        WatchEvent(type: type, node: name, instance: instance, epoch: epoch(), millisecondsSinceEpoch: BootClock.wallClockMilliseconds())
+    }
+
+    /// What watchers see of a notice (most notices are not events).
+    func watchEvent(_ notice: Notice) -> WatchEvent? {
+        var e: WatchEvent
+        switch notice {
+        case .masterChanged(let master, let epoch):
+            e = event(.master)
+            e.master = master
+            e.epoch = epoch
+        case .masterGone(let previous, _):
+            e = event(.masterGone)
+            e.previousMaster = previous
+        case .roleChanged(let from, let to, let epoch, let cause):
+            e = event(.role)
+            e.role = to.rawValue
+            e.previousRole = from.rawValue
+            e.cause = cause.rawValue
+            e.epoch = epoch
+        case .peerConnected(let p, _): e = event(.peerJoined); e.peer = p
+        case .peerReentered(let p): e = event(.peerReentered); e.peer = p
+        case .peerLost(let p, let evidence): e = event(.peerLost); e.peer = p; e.evidence = evidence
+        case .peerDispatched(let p): e = event(.peerLeft); e.peer = p
+        case .peerForgotten(let p): e = event(.peerForgotten); e.peer = p
+        case .hookSkipped(let run, let reason):
+            e = event(.hookSkipped)
+            e.hook = run.isMasterHook ? "master" : "slave"
+            e.hookId = run.id
+            e.role = run.role.rawValue
+            e.outcome = reason
+        default:
+            return nil
+        }
+        return e
+    }
+
+    /// A hook was handed to the runner.
+    func hookStarted(_ run: HookInvocation) {
+        var e = event(.hookStarted)
+        e.hook = run.role == Role.master.rawValue ? "master" : "slave"
+        e.hookId = run.id
+        e.role = run.role
+        e.epoch = run.epoch
+        watch.publish(e)
+    }
+
+    /// A hook ended (`outcome` as the runner reported it).
+    func hookFinished(_ run: HookInvocation, outcome: HookOutcome, after duration: Duration) {
+        var e = event(.hookFinished)
+        e.hook = run.role == Role.master.rawValue ? "master" : "slave"
+        e.hookId = run.id
+        e.role = run.role
+        e.epoch = run.epoch
+        e.outcome = Self.describe(outcome)
+        e.durationMilliseconds = duration.nanosecondsClamped / 1_000_000
+        watch.publish(e)
+    }
+
+    static func describe(_ outcome: HookOutcome) -> String {
+        switch outcome {
+        case .exited(let code): "exit \(code)"
+        case .signaled(let signal): "killed by signal \(signal)"
+        case .timedOut: "killed after the hook timeout"
+        case .missing: "not run: file not found"
+        case .notExecutable: "not run: not executable"
+        case .failedToStart(let why): "not run: \(why)"
+        case .notRun: "not run: the node was stopping"
+        }
+    }
+
     /// One of the core's notices. `exiting`: the same batch ends the node (`.exit`).
     func log(_ notice: Notice, exiting: Bool = false) {
+        if let e = watchEvent(notice) { watch.publish(e) }
         var m = metadata()
         let line = notice.description(node: name)
         let level: Logger.Level = notice.isDebug ? .debug : .info
