@@ -9,8 +9,9 @@ fi
 command -v swift >/dev/null 2>&1 || { echo "setup: the Swift toolchain is not installed (swift not on PATH)" >&2; exit 1; }
 
 # C libraries and tools from Debian: libsystemd for sd_notify and the journal, pkg-config to
-# find it, python3 for the original's .py hooks, iproute2/nftables for namespace tests.
-packages=(libsystemd-dev pkg-config python3 iproute2 nftables procps util-linux tcpdump)
+# find it, python3 for the original's .py hooks, iproute2/nftables for namespace tests,
+# python3-prometheus-client to parse /metrics the way Prometheus does.
+packages=(libsystemd-dev pkg-config python3 iproute2 nftables procps util-linux tcpdump python3-prometheus-client)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,4 +1,6 @@
 import Logging
+import Metrics
+import Prometheus
 import QuorumCore
 import NIOCore
 import NIOPosix
@@ -137,6 +139,9 @@ do {
     exit(2)
 }
 driver.watchTerminal()
+driver.startMetrics()
+// Metrics that libraries report through swift-metrics land in the same registry.
+MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: driver.metrics.registry))
 // Every socket is bound and the first state is known.
 SystemdNotifier().ready()
 

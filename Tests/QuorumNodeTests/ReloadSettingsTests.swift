@@ -87,3 +87,46 @@ struct ReloadSettingsTests {
         #expect(!ring.holdsSameKeys(as: try NamedFiles.loadKeyring(path)), "a rotation step is a change")
     }
 }
+
+@Suite("Metrics settings and registry")
+struct MetricsSettingsTests {
+    @Test("--metrics-listen takes IPv4, bracketed IPv6 and :PORT; anything else is one line")
+    func endpoints() throws {
+        #expect(try parse(["--metrics-listen", "127.0.0.1:9170"]).metricsListen == MetricsEndpoint(host: "127.0.0.1", port: 9170))
+        #expect(try parse(["--metrics-listen", "[::1]:9170"]).metricsListen?.description == "[::1]:9170")
+        #expect(try parse(["--metrics-listen", ":9170"]).metricsListen == MetricsEndpoint(host: "::", port: 9170))
+        #expect(try parse([]).metricsListen == nil)
+        for bad in ["9170", "::1:9170", "localhost:9170", "127.0.0.1:0", "127.0.0.1:70000", "[1.2.3.4]:1"] {
+            #expect(failure(["--metrics-listen", bad])?.hasPrefix("quorumd: --metrics-listen: '\(bad)' is not ADDRESS:PORT") == true, "\(bad)")
+        }
+    }
+
+    @Test("Every series is registered once at start and the whole registry emits")
+    func registry() {
+        let metrics = NodeMetrics(name: "B", cluster: "c", startedAtSeconds: 1)
+        metrics.dropped("auth")
+        metrics.dropped("something new")
+        metrics.controlRequest(.status, ok: true)
+        metrics.reloaded(applied: false)
+        let text = String(decoding: metrics.exposition(), as: UTF8.self)
+        for name in ["quorum_has_master", "quorum_is_master", "quorum_quorate", "quorum_epoch", "quorum_role", "quorum_members",
+                     "quorum_master_changes_seen_total", "quorum_failover_duration_seconds", "quorum_hook_runs_total",
+                     "quorum_hook_duration_seconds", "quorum_frames_dropped_total", "quorum_control_requests_total",
+                     "quorum_config_reloads_total", "quorum_node_info", "quorum_build_info"] {
+            #expect(text.contains("# TYPE \(name) "), "\(name)")
+        }
+        #expect(text.contains(#"quorum_frames_dropped_total{reason="auth"} 1"#))
+        #expect(text.contains(#"quorum_frames_dropped_total{reason="other"} 1"#), "an unknown reason is counted as other: no label grows")
+        #expect(text.contains("quorum_config_last_reload_successful 0.0"))
+    }
+
+    @Test("Every metric the shipped alert rules use is one the node exports")
+    func alertRules() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let rules = try String(contentsOf: root.appendingPathComponent("packaging/prometheus/quorum-alerts.yml"), encoding: .utf8)
+        let exported = String(decoding: NodeMetrics(name: "B", cluster: "c", startedAtSeconds: 1).exposition(), as: UTF8.self)
+        let used = Set(rules.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") }).filter { $0.hasPrefix("quorum_") }.map(String.init))
+        #expect(used.count >= 6)
+        for name in used { #expect(exported.contains("# TYPE \(name) "), "\(name) is used by an alert but not exported") }
+    }
+}

@@ -21,6 +21,12 @@ public struct ControlAdapter: Sendable {
     }
 
     public func answer(_ request: ControlRequest) async -> ControlResponse {
+        let response = await respond(request)
+        driver.metrics.controlRequest(request.command, ok: response.isOK)
+        return response
+    }
+
+    func respond(_ request: ControlRequest) async -> ControlResponse {
         do {
             switch request {
             case .status:

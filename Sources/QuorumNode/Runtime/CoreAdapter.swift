@@ -323,6 +323,13 @@ final class CoreAdapter: TransportDelegate {
         feed(.hookFinished(id))
     }
 
+    /// The metrics' state gauges, from the status as it is now (lease included).
+    func refreshMetrics() {
+        guard let status = status(), let core else { return }
+        let holdsLease = core.role == .master && core.currentMaster(now: now())?.name == settings.name
+        notices.metrics?.update(status, holdsLease: holdsLease, peers: peerStatuses())
+    }
+
     /// The snapshot a new watcher begins with.
     func watchSnapshot() -> WatchEvent {
         var e = notices.event(.snapshot)

@@ -19,6 +19,9 @@ public final class NodeDriver: Sendable {
     private let store: StateStore
     private let adapter: NIOLoopBoundBox<CoreAdapter>
     private let endingPromise: EventLoopPromise<Ending>
+    /// The node's Prometheus series (served by `--metrics-listen`).
+    public let metrics: NodeMetrics
+    private let metricsServer: MetricsServer?
 
     public init(
         settings: NodeSettings, loop: EventLoop, logger: Logger, keyring: ClusterKeyring? = nil,
@@ -30,10 +33,21 @@ public final class NodeDriver: Sendable {
         self.store = store
         let ending = loop.makePromise(of: Ending.self)
         self.endingPromise = ending
-        let notices = Notices(name: settings.name, cluster: settings.cluster, logger: logger, notifier: notifier, logOutput: logOutput)
-        self.adapter = .makeBoxSendingValue(
+        let metrics = NodeMetrics(name: settings.name, cluster: settings.cluster, startedAtSeconds: BootClock.wallClockMilliseconds() / 1000)
+        self.metrics = metrics
+        let notices = Notices(name: settings.name, cluster: settings.cluster, logger: logger, notifier: notifier, logOutput: logOutput, metrics: metrics)
+        let adapter = NIOLoopBoundBox.makeBoxSendingValue(
             CoreAdapter(settings: settings, loop: loop, notices: notices, keyring: keyring, store: store, ending: ending),
             eventLoop: loop)
+        self.adapter = adapter
+        metricsServer = settings.metricsListen.map { endpoint in
+            MetricsServer(host: endpoint.host, port: endpoint.port, loop: loop, logger: logger) {
+                loop.submit {
+                    adapter.value.refreshMetrics()
+                    return metrics.exposition()
+                }
+            }
+        }
     }
 
     /// How the node ended.
@@ -87,6 +101,10 @@ public final class NodeDriver: Sendable {
     public struct PortTaken: Error, CustomStringConvertible {
         public var description: String
     }
+
+    /// Starts serving `/metrics` when `--metrics-listen` asks for it (a port that cannot be
+    /// bound is retried, never fatal).
+    public func startMetrics() { metricsServer?.start() }
 
     /// Reads `q` + Enter from an interactive terminal: a graceful dispatch.
     public func watchTerminal() {
@@ -158,13 +176,16 @@ public final class NodeDriver: Sendable {
 
     func statusSnapshot() -> EventLoopFuture<StatusSnapshot?> {
         let adapter = self.adapter
+        let metricsServer = self.metricsServer
         return loop.submit {
             let a = adapter.value
             guard let status = a.status() else { return nil }
             let unsealed = !a.settings.seeds.isEmpty && a.transport.keyring == nil
+            var warnings = unsealed ? [Notices.unsealedSeedsWarning] : []
+            if let problem = metricsServer?.problem { warnings.append("metrics: " + problem) }
             return StatusSnapshot(
                 status: status, uptime: a.now() - a.startedAt, seeds: a.seeds.reports, broadcastDiscovery: a.settings.broadcastDiscovery,
-                warnings: unsealed ? [Notices.unsealedSeedsWarning] : [])
+                warnings: warnings)
         }
     }
 

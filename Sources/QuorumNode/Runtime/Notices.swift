@@ -34,7 +34,13 @@ final class Notices {
     private var seedWarnings: [String: Instant] = [:]
     private var statusLine = ""
 
-    init(name: String, cluster: String, logger: Logger, notifier: SystemdNotifier, logOutput: LogOutput) {
+    /// The node's Prometheus series that count what is said here.
+    let metrics: NodeMetrics?
+    /// When this node saw its master go (for the failover histogram).
+    private var masterGoneAt: Instant?
+
+    init(name: String, cluster: String, logger: Logger, notifier: SystemdNotifier, logOutput: LogOutput, metrics: NodeMetrics? = nil) {
+        self.metrics = metrics
         self.name = name
         self.cluster = cluster
         self.logger = logger
@@ -86,6 +92,7 @@ final class Notices {
 
     /// Dropped input of one kind: logged at most once every 10 seconds.
     func drop(_ kind: String, error: String) {
+        metrics?.dropped(kind)
         dropped.note(kind, error: error, logger: logger)
     }
 
@@ -93,7 +100,8 @@ final class Notices {
     /// every 10 seconds.
     func rejectedFrame(from peer: String?, error: String) {
         rejectedFrames += 1
-        drop("frame", error: "\(peer.map { "from \($0): " } ?? "")\(error) (\(rejectedFrames) rejected so far)")
+        metrics?.dropped("auth")
+        dropped.note("frame", error: "\(peer.map { "from \($0): " } ?? "")\(error) (\(rejectedFrames) rejected so far)", logger: logger)
     }
 
     // MARK: - The transport's lines
@@ -213,6 +221,23 @@ final class Notices {
         return e
     }
 
+    /// Feeds the metrics that count notices: changes of master, and how long this node was
+    /// without one after its master went.
+    private func count(_ notice: Notice) {
+        switch notice {
+        case .masterGone:
+            if masterGoneAt == nil { masterGoneAt = BootClock.now() }
+        case .masterChanged:
+            metrics?.masterChanges.increment()
+            if let since = masterGoneAt {
+                metrics?.failover.record(BootClock.now() - since)
+                masterGoneAt = nil
+            }
+        default:
+            break
+        }
+    }
+
     /// A hook was handed to the runner.
     func hookStarted(_ run: HookInvocation) {
         var e = event(.hookStarted)
@@ -233,6 +258,7 @@ final class Notices {
         e.outcome = Self.describe(outcome)
         e.durationMilliseconds = duration.nanosecondsClamped / 1_000_000
         watch.publish(e)
+        metrics?.hookFinished(master: run.role == Role.master.rawValue, outcome: outcome, after: duration)
     }
 
     static func describe(_ outcome: HookOutcome) -> String {
@@ -250,6 +276,7 @@ final class Notices {
     /// One of the core's notices. `exiting`: the same batch ends the node (`.exit`).
     func log(_ notice: Notice, exiting: Bool = false) {
         if let e = watchEvent(notice) { watch.publish(e) }
+        count(notice)
         var m = metadata()
         let line = notice.description(node: name)
         let level: Logger.Level = notice.isDebug ? .debug : .info

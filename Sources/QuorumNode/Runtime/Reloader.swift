@@ -61,6 +61,7 @@ public actor Reloader {
             await driver.apply(nil, keyring: nil, failure: report.errors.joined(separator: "; "))
             logger.error("\(report.line) (\(trigger)); the node runs on as it was", metadata: ["MESSAGE_ID": "\(Self.refusedMessageID)"])
         }
+        driver.metrics.reloaded(applied: report.applied)
         driver.publish { notices in
             var event = notices.event(.reload)
             event.applied = report.applied

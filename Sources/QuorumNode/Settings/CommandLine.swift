@@ -69,6 +69,8 @@ struct QuorumdArguments: ParsableCommand {
     var broadcastAddressFlag: String?
     @Option(name: .customLong("discovery-interface"), help: ArgumentHelp("The interface discovery datagrams go out of (needed for an IPv6 link-local group such as ff02::114).", valueName: "name"))
     var discoveryInterface: String?
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics at http://ADDR:PORT/metrics (127.0.0.1:9170, [::1]:9170, :9170 for every address; off by default).", valueName: "addr:port"))
+    var metricsListen: String?
     @Option(name: .customLong("config"), help: ArgumentHelp("Read settings from this file; may be repeated, later files win; flags win over files.", valueName: "file"))
     var config: [String] = []
 
@@ -100,6 +102,7 @@ struct QuorumdArguments: ParsableCommand {
         put(.hookTimeout, hookTimeout, .flag("--hook-timeout"))
         put(.controlSocket, controlSocket, .flag("--control-socket"))
         put(.stateDir, stateDir, .flag("--state-dir"))
+        put(.metricsListen, metricsListen, .flag("--metrics-listen"))
         return values
     }
 }
@@ -125,6 +128,7 @@ enum SettingKey: String, CaseIterable {
     case peer
     case peerResolveInterval = "peer-resolve-interval"
     case discoveryInterface = "discovery-interface"
+    case metricsListen = "metrics-listen"
 
     /// A key whose values add up (repeated, or comma-separated) instead of replacing.
     var isRepeatable: Bool { self == .peer }

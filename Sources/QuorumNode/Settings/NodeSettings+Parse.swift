@@ -120,6 +120,7 @@ extension NodeSettings {
         settings.cluster = try value(.cluster).map { v throws(SettingsError) in try validName(v, what: "cluster name") } ?? Defaults.cluster
         settings.keyFile = try value(.keyFile).map(path)
         settings.hookTimeout = try value(.hookTimeout).map(seconds) ?? Defaults.hookTimeout
+        settings.metricsListen = try value(.metricsListen).map(metricsEndpoint)
 
         if let given = value(.controlSocket) {
             settings.controlSocket = try socketPath(given)
@@ -225,6 +226,25 @@ extension NodeSettings {
     static func debugLevel(_ value: SettingValue) throws(SettingsError) -> Int {
         if let count = Int(value.text), count >= 0 { return count }
         return try boolean(value) ? 1 : 0
+    }
+
+    /// `127.0.0.1:9170`, `[::1]:9170`, `0.0.0.0:9170`, or `:9170` (every address, IPv6 and IPv4).
+    static func metricsEndpoint(_ value: SettingValue) throws(SettingsError) -> MetricsEndpoint {
+        let text = value.text
+        let problem = "'\(text)' is not ADDRESS:PORT (such as 127.0.0.1:9170, [::1]:9170 or :9170)"
+        guard let colon = text.lastIndex(of: ":") else { throw .badValue(value.source, problem) }
+        var host = String(text[..<colon])
+        let portText = String(text[text.index(after: colon)...])
+        if host.hasPrefix("[") && host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+            guard host.contains(":") else { throw .badValue(value.source, problem) }
+        } else if host.contains(":") {
+            throw .badValue(value.source, problem + "; write an IPv6 address in brackets")
+        }
+        if host.isEmpty { host = "::" }
+        guard SeedSpec.numericFamily(host) != nil else { throw .badValue(value.source, problem) }
+        guard let port = UInt16(portText), port > 0 else { throw .badValue(value.source, problem) }
+        return MetricsEndpoint(host: host, port: port)
     }
 
     static func logLevel(_ value: SettingValue) throws(SettingsError) -> Logger.Level {

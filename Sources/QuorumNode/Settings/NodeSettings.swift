@@ -46,6 +46,8 @@ public struct NodeSettings: Sendable, Equatable {
     public var hookTimeout: Duration = Defaults.hookTimeout
     public var controlSocket: String
     public var stateDirectory: String
+    /// `--metrics-listen`: where `/metrics` is served (host literal, port); nil: off.
+    public var metricsListen: MetricsEndpoint? = nil
     /// The `--config` files read, in order (later files win over earlier ones).
     public var configFiles: [String] = []
     /// The highest protocol version the node speaks. Tests set `QUORUM_TEST_PROTOCOL` to
@@ -93,6 +95,13 @@ public struct NodeSettings: Sendable, Equatable {
     }
 }
 
+/// Where the metrics are served: an IPv4 or IPv6 literal (`::` for every address) and a port.
+public struct MetricsEndpoint: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
 /// What the command line asks for.
 public enum SettingsCommand: Sendable, Equatable {
     /// Run a node with these settings.
@@ -130,6 +139,7 @@ extension NodeSettings: CustomStringConvertible {
             ("peer", seeds.map(\.text).joined(separator: ", ")),
             ("peer-resolve-interval", Self.format(peerResolveInterval)),
             ("discovery-interface", discoveryInterface ?? ""),
+            ("metrics-listen", metricsListen?.description ?? ""),
         ]
     }
 
