@@ -130,3 +130,36 @@ struct MetricsSettingsTests {
         for name in used { #expect(exported.contains("# TYPE \(name) "), "\(name) is used by an alert but not exported") }
     }
 }
+
+@Suite("--config-dir")
+struct ConfigDirectoryTests {
+    func parse(_ arguments: [String], files: [String: String]) throws(SettingsError) -> NodeSettings {
+        let command = try NodeSettings.parse(arguments: arguments, environment: [:], hostname: "h", readFile: { path in
+            guard let text = files[path] else { throw TestFailure("No such file or directory") }
+            return text
+        }, fileExists: { files[$0] != nil })
+        guard case .run(let settings) = command else { throw SettingsError("expected settings") }
+        return settings
+    }
+
+    @Test("quorum.conf, then NAME.conf, each only when it exists; --config files and flags win over them")
+    func order() throws {
+        var files = ["/etc/q/quorum.conf": "cluster = shared\nhook-timeout = 5\nlog-level = notice\n"]
+        var s = try parse(["--config-dir", "/etc/q", "-n", "B"], files: files)
+        #expect(s.cluster == "shared" && s.hookTimeout == .seconds(5) && s.configFiles == ["/etc/q/quorum.conf"])
+        // B.conf made later (a reload reads it): it wins over the shared file.
+        files["/etc/q/B.conf"] = "hook-timeout = 7\n"
+        files["/x.conf"] = "log-level = error\n"
+        s = try parse(["--config-dir", "/etc/q", "-n", "B", "--config", "/x.conf"], files: files)
+        #expect(s.hookTimeout == .seconds(7) && s.logLevel == .error && s.configFiles == ["/etc/q/quorum.conf", "/etc/q/B.conf", "/x.conf"])
+        s = try parse(["--config-dir", "/etc/q", "-n", "B", "--hook-timeout", "9"], files: files)
+        #expect(s.hookTimeout == .seconds(9))
+        // A file that is there but cannot be read is an error that names it.
+        #expect(throws: SettingsError("--config-dir /etc/q/C.conf: cannot read the file (No such file or directory)")) {
+            _ = try NodeSettings.parse(arguments: ["--config-dir", "/etc/q", "-n", "C"], environment: [:], hostname: "h",
+                                       readFile: { _ in throw TestFailure("No such file or directory") }, fileExists: { $0 == "/etc/q/C.conf" })
+        }
+        // No files at all: the defaults.
+        #expect(try parse(["--config-dir", "/etc/none", "-n", "B"], files: [:]).cluster == NodeSettings.Defaults.cluster)
+    }
+}

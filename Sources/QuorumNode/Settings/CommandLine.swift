@@ -73,6 +73,8 @@ struct QuorumdArguments: ParsableCommand {
     var metricsListen: String?
     @Option(name: .customLong("config"), help: ArgumentHelp("Read settings from this file; may be repeated, later files win; flags win over files.", valueName: "file"))
     var config: [String] = []
+    @Option(name: .customLong("config-dir"), help: ArgumentHelp("Read DIR/quorum.conf and then DIR/NAME.conf, each when it exists, at start and at every reload (below --config files and flags).", valueName: "dir"))
+    var configDirectory: String?
 
     /// The values given on the command line, keyed like config-file keys, with their source.
     var given: [SettingKey: [SettingValue]] {

@@ -24,7 +24,8 @@ extension NodeSettings {
         arguments: [String],
         environment: [String: String],
         hostname: String,
-        readFile: (String) throws -> String
+        readFile: (String) throws -> String,
+        fileExists: (String) -> Bool = { access($0, F_OK) == 0 }
     ) throws(SettingsError) -> SettingsCommand {
         let commandLine: QuorumdArguments
         do {
@@ -38,20 +39,41 @@ extension NodeSettings {
         if commandLine.version { return .version(BuildInfo.versionText(program: "quorumd")) }
 
         var values: [SettingKey: [SettingValue]] = [:]
-        for path in commandLine.config {
-            guard !path.isEmpty else { throw SettingsError("--config: the path is empty") }
+        func read(_ path: String, as flag: String) throws(SettingsError) {
             let text: String
             do {
                 text = try readFile(path)
             } catch {
-                throw SettingsError("--config \(path): cannot read the file (\(error))")
+                throw SettingsError("\(flag) \(path): cannot read the file (\(error))")
             }
             values.merge(try ConfigFile.parse(text, path: path)) { $1 }
+        }
+        // --config-dir: the files there that exist now (so a reload sees a file made since).
+        var directoryFiles: [String] = []
+        if let directory = commandLine.configDirectory {
+            guard !directory.isEmpty else { throw SettingsError("--config-dir: the path is empty") }
+            let shared = directory + "/quorum.conf"
+            if fileExists(shared) {
+                try read(shared, as: "--config-dir")
+                directoryFiles.append(shared)
+            }
+            // The node's own file, by the name the flags give (else the shared file's).
+            if let name = commandLine.name ?? values[.name]?.last?.text, name != "quorum", Names.isValid(name) {
+                let own = directory + "/" + name + ".conf"
+                if fileExists(own) {
+                    try read(own, as: "--config-dir")
+                    directoryFiles.append(own)
+                }
+            }
+        }
+        for path in commandLine.config {
+            guard !path.isEmpty else { throw SettingsError("--config: the path is empty") }
+            try read(path, as: "--config")
         }
         values.merge(commandLine.given) { $1 }
 
         var settings = try resolve(values, environment: environment, hostname: hostname)
-        settings.configFiles = commandLine.config
+        settings.configFiles = directoryFiles + commandLine.config
         return commandLine.checkConfig ? .checkConfig(settings) : .run(settings)
     }
 
