@@ -194,10 +194,10 @@ public final class HookRunner: Service, Sendable {
             executable = .name("python3")
             arguments = [file]
         case .missing:
-            logger.error("hook not run: file not found")
+            logger.error("hook not run: file not found", metadata: ["MESSAGE_ID": "\(MessageID.hookFailed.rawValue)"])
             return .missing
         case .notExecutable:
-            logger.error("hook not run: file is not executable (and not a .py file)")
+            logger.error("hook not run: file is not executable (and not a .py file)", metadata: ["MESSAGE_ID": "\(MessageID.hookFailed.rawValue)"])
             return .notExecutable
         }
 
@@ -265,12 +265,13 @@ public final class HookRunner: Service, Sendable {
             return timedOut ? .timedOut : .notRun
         }
 
+        let failed: Logger.Metadata = ["MESSAGE_ID": "\(MessageID.hookFailed.rawValue)"]
         switch outcome {
-        case .exited(0): logger.debug("hook finished")
-        case .exited(let code): logger.error("hook failed with exit status \(code)")
-        case .signaled(let signal): logger.error("hook killed by signal \(signal)")
-        case .timedOut: logger.error("hook killed after \(timeout) (timeout)")
-        case .failedToStart(let reason): logger.error("hook could not be started: \(reason)")
+        case .exited(0): logger.debug("hook finished", metadata: ["MESSAGE_ID": "\(MessageID.hookSucceeded.rawValue)"])
+        case .exited(let code): logger.error("hook failed with exit status \(code)", metadata: failed)
+        case .signaled(let signal): logger.error("hook killed by signal \(signal)", metadata: failed)
+        case .timedOut: logger.error("hook killed after \(timeout) (timeout)", metadata: failed)
+        case .failedToStart(let reason): logger.error("hook could not be started: \(reason)", metadata: failed)
         case .missing, .notExecutable, .notRun: break
         }
         return outcome

@@ -86,7 +86,7 @@ final class MetricsServer: Sendable {
                     self.state.value.lastError = "not listening on \(endpoint) (\(error)); retrying every \(Self.retryInterval.nanoseconds / 1_000_000_000) s"
                     if first {
                         self.logger.error("metrics: cannot listen on \(endpoint): \(error); the node runs on and tries again every \(Self.retryInterval.nanoseconds / 1_000_000_000) s",
-                                          metadata: ["MESSAGE_ID": "7e2d4b91c05a4f38b6e1d9a3c4f8e215"])
+                                          metadata: ["MESSAGE_ID": "\(MessageID.metricsNotListening.rawValue)"])
                     }
                     self.state.value.retry = self.loop.scheduleTask(in: Self.retryInterval) { self.bind() }
                 }

@@ -9,8 +9,6 @@ import QuorumSystemd
 /// Concurrency: confined to the node's event loop (owned by ``CoreAdapter``, shared with
 /// ``Transport``); not `Sendable`.
 final class Notices {
-    /// The journal's `MESSAGE_ID` of a change of master (stable: `journalctl MESSAGE_ID=…`).
-    static let masterChangeMessageID = "8c1b7e4a3f2d4a6e9b5c0d1e2f3a4b5c"
 
     let name: String
     let cluster: String
@@ -238,6 +236,18 @@ final class Notices {
         }
     }
 
+    /// The `MESSAGE_ID` of a member's notice.
+    static func messageID(of notice: Notice) -> MessageID? {
+        switch notice {
+        case .peerConnected: .peerJoined
+        case .peerReentered: .peerReentered
+        case .peerLost: .peerLost
+        case .peerDispatched: .peerLeft
+        case .peerForgotten: .peerForgotten
+        default: nil
+        }
+    }
+
     /// A hook was handed to the runner.
     func hookStarted(_ run: HookInvocation) {
         var e = event(.hookStarted)
@@ -282,21 +292,26 @@ final class Notices {
         let level: Logger.Level = notice.isDebug ? .debug : .info
         switch notice {
         case .masterChanged(let master, let epoch):
-            m["MESSAGE_ID"] = "\(Self.masterChangeMessageID)"
+            m["MESSAGE_ID"] = "\(MessageID.masterChanged.rawValue)"
             m["quorum.master"] = "\(master)"
             m["quorum.epoch"] = "\(epoch)"
             logger.notice("\(line)", metadata: m)
         case .masterGone(let previous, let epoch):
+            m["MESSAGE_ID"] = "\(MessageID.masterGone.rawValue)"
             m["quorum.peer"] = "\(previous)"
             m["quorum.previous.epoch"] = "\(epoch)"
             logger.log(level: level, "\(line)", metadata: m)
         case .peerConnected(let p, _), .peerReentered(let p), .peerLost(let p, _), .peerDispatched(let p), .peerForgotten(let p):
+            m["MESSAGE_ID"] = "\(Self.messageID(of: notice)?.rawValue ?? "")"
             m["quorum.peer"] = "\(p)"
+            if case .peerLost(_, let evidence) = notice { m["quorum.evidence"] = "\(evidence)" }
             logger.log(level: level, "\(line)", metadata: m)
         case .peerRefused(let p, _):
             m["quorum.peer"] = "\(p)"
             logger.warning("\(line)", metadata: m)
-        case .roleChanged(_, let to, let epoch, let cause):
+        case .roleChanged(let from, let to, let epoch, let cause):
+            m["MESSAGE_ID"] = "\(MessageID.roleChanged.rawValue)"
+            m["quorum.previous.role"] = "\(from.rawValue)"
             m["quorum.role"] = "\(to.rawValue)"
             m["quorum.epoch"] = "\(epoch)"
             m["quorum.cause"] = "\(cause.rawValue)"
@@ -313,6 +328,7 @@ final class Notices {
             m["quorum.cause"] = "\(cause.rawValue)"
             logger.log(level: level, "\(line)", metadata: m)
         case .membershipChanged(let stamp, let size):
+            m["MESSAGE_ID"] = "\(MessageID.membershipChanged.rawValue)"
             m["quorum.membership"] = "\(stamp)"
             m["quorum.members"] = "\(size)"
             logger.log(level: level, "\(line)", metadata: m)
@@ -344,6 +360,7 @@ final class Notices {
                 logger.debug("\(line)", metadata: m)
             }
         case .hookSkipped(let run, let reason):
+            m["MESSAGE_ID"] = "\(MessageID.hookSkipped.rawValue)"
             m["quorum.hook.role"] = "\(run.role.rawValue)"
             m["quorum.hook.epoch"] = "\(run.epoch)"
             m["quorum.hook.id"] = "\(run.id)"

@@ -24,10 +24,6 @@ public actor Reloader {
     private var running: NodeSettings
     private var keyring: ClusterKeyring?
 
-    /// `MESSAGE_ID`s of a reload's outcome (`journalctl MESSAGE_ID=…`).
-    public static let reloadedMessageID = "5b0e2c9d41a74f0c8e7a2f3d9c6b1e48"
-    public static let refusedMessageID = "c3a91f6e08b24d57a1e6d2b07f4c9a35"
-
     /// - Parameter read: parses the start's flags and files again.
     public init(
         settings: NodeSettings, keyring: ClusterKeyring?, driver: NodeDriver, hooks: HookRunner?, logger: Logger,
@@ -54,12 +50,12 @@ public actor Reloader {
             hooks?.timeout = new.hookTimeout
             await driver.apply(new, keyring: newKeyring, failure: nil)
             logger.notice("configuration reloaded (\(trigger)): \(report.line.dropFirst("reloaded: ".count))", metadata: [
-                "MESSAGE_ID": "\(Self.reloadedMessageID)", "quorum.changed-keys": "\(report.changed.keys.sorted().joined(separator: ","))",
+                "MESSAGE_ID": "\(MessageID.reloaded.rawValue)", "quorum.changed-keys": "\(report.changed.keys.sorted().joined(separator: ","))",
             ])
             for warning in report.warnings { logger.warning("reload: \(warning)") }
         } else {
             await driver.apply(nil, keyring: nil, failure: report.errors.joined(separator: "; "))
-            logger.error("\(report.line) (\(trigger)); the node runs on as it was", metadata: ["MESSAGE_ID": "\(Self.refusedMessageID)"])
+            logger.error("\(report.line) (\(trigger)); the node runs on as it was", metadata: ["MESSAGE_ID": "\(MessageID.reloadRefused.rawValue)"])
         }
         driver.metrics.reloaded(applied: report.applied)
         driver.publish { notices in
