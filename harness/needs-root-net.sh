@@ -7,7 +7,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 _needed=(ip:iproute2 nft:nftables python3:python3)
 for _extra in "$@"; do
-    case $_extra in gcc) _needed+=(cc:gcc) ;; *) _needed+=("$_extra:$_extra") ;; esac
+    case $_extra in gcc) _needed+=(cc:gcc) ;; arping) _needed+=(arping:iputils-arping) ;; *) _needed+=("$_extra:$_extra") ;; esac
 done
 _missing=()
 for _pair in "${_needed[@]}"; do

@@ -31,5 +31,12 @@ else
     echo "skipped: the network tests need root (network namespaces, nftables)"
 fi
 
+echo "== a floating address that follows the master: 3 nodes and a client in network namespaces =="
+if [ "$(id -u)" -eq 0 ]; then
+    harness/floating-address/run.sh
+else
+    echo "skipped: the floating-address test needs root (network namespaces, ip address)"
+fi
+
 echo "== end to end under systemd: the Debian package in 3 containers =="
 harness/e2e/systemd-cluster.sh
