@@ -207,9 +207,7 @@ public struct ControlClientError: Error, Equatable, Sendable, CustomStringConver
     }
 
     init(_ kind: Kind, socketPath: String, timeout: Duration) {
-        let (seconds, attoseconds) = timeout.components
-        let shown = attoseconds == 0 ? "\(seconds) s" : "\(Double(seconds) + Double(attoseconds) / 1e18) s"
-        self.init(kind, socketPath: socketPath, detail: "no answer within \(shown)")
+        self.init(kind, socketPath: socketPath, detail: "no answer within \(timeout.secondsText) s")
     }
 
     init(errno code: Int32, operation: String, socketPath: String) {

@@ -1,4 +1,9 @@
 /// Human-readable renderings for `quorumctl` without `--json`.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import QuorumCore
 
 extension StatusReport {
@@ -103,39 +108,28 @@ extension String {
     }
 }
 
-/// UTC ISO-8601 timestamps computed from integers: no locale, no time zone database.
+extension Duration {
+    /// Seconds as settings and messages write them: `30`, `2.5`, `0.125` (to the millisecond).
+    public var secondsText: String {
+        let (seconds, attoseconds) = components
+        let milliseconds = attoseconds / 1_000_000_000_000_000
+        guard milliseconds > 0 else { return "\(seconds)" }
+        var fraction = String(milliseconds)
+        while fraction.count < 3 { fraction = "0" + fraction }
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(seconds).\(fraction)"
+    }
+}
+
+/// UTC ISO-8601 timestamps, by Foundation's ISO-8601 format style.
 public enum ISO8601 {
+    private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
+
     /// `2026-05-01T12:34:56.789Z` for a time in milliseconds since the Unix epoch.
     public static func utc(millisecondsSinceEpoch ms: Int64) -> String {
-        let (seconds, milli) = floorDivide(ms, 1000)
-        let (days, secondOfDay) = floorDivide(seconds, 86_400)
-        let (year, month, day) = civilDate(daysSinceEpoch: days)
-        func pad(_ value: Int64, _ digits: Int) -> String {
-            let text = String(value)
-            return text.count >= digits ? text : String(repeating: "0", count: digits - text.count) + text
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T"
-            + "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay % 3600 / 60, 2)):\(pad(secondOfDay % 60, 2))"
-            + ".\(pad(milli, 3))Z"
-    }
-
-    private static func floorDivide(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
-        let q = a / b, r = a % b
-        return r < 0 ? (q - 1, r + b) : (q, r)
-    }
-
-    /// Year, month, day of the proleptic Gregorian calendar for a day count from 1970-01-01
-    /// (Howard Hinnant's `civil_from_days`).
-    private static func civilDate(daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {
-        let z = daysSinceEpoch + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return (year, month, day)
+        // Whole milliseconds plus half of one, so that the formatter, which cuts the fraction
+        // to milliseconds, never shows .788 for a .789 that binary floating point holds as
+        // .78899…
+        style.format(Date(timeIntervalSince1970: (Double(ms) + 0.5) / 1000))
     }
 }

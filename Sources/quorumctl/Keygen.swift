@@ -28,7 +28,7 @@ struct Keygen: ParsableCommand {
         // The system generator is cryptographically secure (getrandom(2) on Linux).
         var generator = SystemRandomNumberGenerator()
         let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let hex = key.map { String(format: "%02x", $0) }.joined()
+        let hex = key.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         let text = "# quorum cluster key, made by quorumctl keygen. Keep it secret: mode 0600.\n\(id) \(hex)\n"
         let fd = open(output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {

@@ -70,5 +70,9 @@ struct RenderingTests {
         #expect(ISO8601.utc(millisecondsSinceEpoch: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
         #expect(ISO8601.utc(millisecondsSinceEpoch: 4_107_542_399_999) == "2100-02-28T23:59:59.999Z")
         #expect(ISO8601.utc(millisecondsSinceEpoch: -1) == "1969-12-31T23:59:59.999Z")
+        // Every millisecond of a second comes out as itself (no float rounding down).
+        for ms in Int64(1_796_246_000_000)..<1_796_246_001_000 {
+            #expect(ISO8601.utc(millisecondsSinceEpoch: ms).hasSuffix(String(format: ".%03dZ", Int(ms % 1000))))
+        }
     }
 }

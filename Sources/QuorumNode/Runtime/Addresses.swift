@@ -69,15 +69,12 @@ enum AdvertisedAddress {
         return withUnsafeBytes(of: &a) { $0[0] == 0xfe && $0[1] & 0xc0 == 0x80 }
     }
 
+    /// An IPv4 address as a number (host order), by the system's own parser (`inet_pton`:
+    /// four decimal parts, nothing else).
     static func ipv4(_ s: String) -> UInt32? {
-        let parts = s.split(separator: ".")
-        guard parts.count == 4 else { return nil }
-        var v: UInt32 = 0
-        for p in parts {
-            guard let b = UInt8(p) else { return nil }
-            v = v << 8 | UInt32(b)
-        }
-        return v
+        var a = in_addr()
+        guard inet_pton(AF_INET, s, &a) == 1 else { return nil }
+        return UInt32(bigEndian: a.s_addr)
     }
 
     /// The socket address of a peer's advertised `address` (IPv4, IPv6, or link-local IPv6

@@ -143,13 +143,5 @@ extension NodeSettings: CustomStringConvertible {
         ]
     }
 
-    static func format(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        if attoseconds == 0 { return "\(seconds)" }
-        let milliseconds = attoseconds / 1_000_000_000_000_000
-        var fraction = String(milliseconds)
-        while fraction.count < 3 { fraction = "0" + fraction }
-        while fraction.hasSuffix("0") { fraction.removeLast() }
-        return "\(seconds).\(fraction)"
-    }
+    static func format(_ duration: Duration) -> String { duration.secondsText }
 }

@@ -1,3 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -7,18 +14,9 @@ import Musl
 /// The process's real surroundings, for the arguments of
 /// ``NodeSettings/parse(arguments:environment:hostname:readFile:)``.
 public enum ProcessContext {
-    /// The environment as a dictionary (for a repeated variable, the first one wins, as getenv).
+    /// The environment as a dictionary.
     public static func environment() -> [String: String] {
-        var result: [String: String] = [:]
-        var entry = environ
-        while let pointer = entry.pointee {
-            let text = String(cString: pointer)
-            if let equals = text.firstIndex(of: "="), result[String(text[..<equals])] == nil {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            entry += 1
-        }
-        return result
+        ProcessInfo.processInfo.environment
     }
 
     /// The host name (`gethostname`), or an empty string if it cannot be read.
@@ -32,23 +30,23 @@ public enum ProcessContext {
         public var description: String
     }
 
-    /// A whole file as UTF-8 text (invalid bytes replaced).
+    /// A whole file as UTF-8 text (invalid bytes replaced), at most 1 MiB.
     public static func readTextFile(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError(description: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let count = read(fd, &chunk, chunk.count)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw FileError(description: String(cString: strerror(errno)))
+        do {
+            let file = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
+            return try file.closeAfter {
+                var bytes: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+                while true {
+                    let count = try chunk.withUnsafeMutableBytes { try file.read(into: $0) }
+                    if count == 0 { break }
+                    bytes.append(contentsOf: chunk[0..<count])
+                    if bytes.count > 1 << 20 { throw FileError(description: "larger than 1 MiB") }
+                }
+                return String(decoding: bytes, as: UTF8.self)
             }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-            if bytes.count > 1 << 20 { throw FileError(description: "larger than 1 MiB") }
+        } catch let error as Errno {
+            throw FileError(description: error.description)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
