@@ -14,7 +14,9 @@
 # Usage: swift build -c release && bench/failover.sh
 # Environment: RUNS (20), IDLE_SECONDS (30), QUORUMD / QUORUMCTL (the release binaries),
 #              BENCH_TIMEOUT (total seconds allowed, 900), SAMPLES=1 (print every sample),
-#              KEEP=1 (keep the temporary directory with logs and hooks.log).
+#              KEEP=1 (keep the temporary directory with logs and hooks.log),
+#              METRICS=1 (every node serves --metrics-listen on 127.0.0.1, scraped once a
+#              second during the idle measurement, as a Prometheus would).
 # Every process and the temporary directory are removed on exit, whatever happens.
 set -euo pipefail
 
@@ -80,10 +82,12 @@ for name in "${NODES[@]}" "$JOINER"; do PORT[$name]=$(( base + i )); i=$(( i + 1
 
 start_node() {
     local name=$1
+    METRICS_ARGS=()
+    [ "${METRICS:-0}" = 1 ] && METRICS_ARGS=(--metrics-listen "127.0.0.1:$(( ${PORT[$name]} + 1000 ))")
     # qbench exec records the spawn time, then becomes quorumd (same pid).
     "$QB" exec "$DIR/$name.spawn" "$QUORUMD" 127.0.0.1 "${PORT[$name]}" "$BCAST" "$BPORT" -n "$name" \
         --state-dir "$DIR/state-$name" --control-socket "$DIR/$name.sock" \
-        -m "$DIR/master-hook" -s "$DIR/slave-hook" >>"$DIR/$name.log" 2>&1 </dev/null &
+        -m "$DIR/master-hook" -s "$DIR/slave-hook" "${METRICS_ARGS[@]}" >>"$DIR/$name.log" 2>&1 </dev/null &
     PID[$name]=$!
 }
 
@@ -227,7 +231,20 @@ wait_until 20 all_agree ${#NODES[@]} "${NODES[@]}" || fail "the cluster did not 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 declare -A T0=()
 for name in "${NODES[@]}"; do T0[$name]=$(ticks "${PID[$name]}"); done
-sleep "$IDLE_SECONDS"   # the measurement window itself
+if [ "${METRICS:-0}" = 1 ]; then
+    # A scrape of every node once a second, as Prometheus would (more often than its default).
+    end=$(( $(date +%s) + IDLE_SECONDS ))
+    scrapes=0
+    while [ "$(date +%s)" -lt "$end" ]; do
+        for name in "${NODES[@]}"; do
+            curl -sf -o /dev/null "http://127.0.0.1:$(( ${PORT[$name]} + 1000 ))/metrics" && scrapes=$(( scrapes + 1 ))
+        done
+        sleep 1
+    done
+    echo "(d) $scrapes scrapes of /metrics answered" >&2
+else
+    sleep "$IDLE_SECONDS"   # the measurement window itself
+fi
 hz=$(getconf CLK_TCK)
 for name in "${NODES[@]}"; do
     pid=${PID[$name]}
