@@ -14,22 +14,15 @@ public enum ControlClient {
     public static func send(
         _ request: ControlRequest, socketPath: String, timeout: Duration = .seconds(5)
     ) throws(ControlClientError) -> ControlResponse {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        func remaining() throws(ControlClientError) -> Duration {
-            let left = deadline - clock.now
-            guard left > .zero else { throw ControlClientError(.noAnswer, socketPath: socketPath, timeout: timeout) }
-            return left
-        }
-
-        let fd = try connect(request, socketPath: socketPath, timeout: timeout, remaining: remaining)
+        let remaining = Remaining(timeout: timeout, socketPath: socketPath)
+        let fd = try connect(request, socketPath: socketPath, timeout: timeout, remaining: remaining.get)
         defer { close(fd) }
 
         // Read until the newline that ends the answer.
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
-            try setTimeout(fd, SO_RCVTIMEO, remaining(), socketPath)
+            try setTimeout(fd, SO_RCVTIMEO, remaining.get(), socketPath)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
                 let start = received.count
@@ -118,14 +111,7 @@ public enum ControlClient {
     public static func stream(
         _ request: ControlRequest, socketPath: String, timeout: Duration = .seconds(5), onLine: ([UInt8]) -> Bool
     ) throws(ControlClientError) {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        func remaining() throws(ControlClientError) -> Duration {
-            let left = deadline - clock.now
-            guard left > .zero else { throw ControlClientError(.noAnswer, socketPath: socketPath, timeout: timeout) }
-            return left
-        }
-        let fd = try connect(request, socketPath: socketPath, timeout: timeout, remaining: remaining)
+        let fd = try connect(request, socketPath: socketPath, timeout: timeout, remaining: Remaining(timeout: timeout, socketPath: socketPath).get)
         defer { close(fd) }
         var noTimeout = timeval(tv_sec: 0, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &noTimeout, socklen_t(MemoryLayout<timeval>.size))
@@ -150,6 +136,25 @@ public enum ControlClient {
             if code == EINTR { continue }
             if code == ECONNRESET { return }
             throw ControlClientError(errno: code, operation: "recv", socketPath: socketPath)
+        }
+    }
+
+    /// What is left of `timeout` from now on; past it, `noAnswer`.
+    private struct Remaining {
+        let timeout: Duration
+        let socketPath: String
+        let deadline: ContinuousClock.Instant
+
+        init(timeout: Duration, socketPath: String) {
+            self.timeout = timeout
+            self.socketPath = socketPath
+            deadline = ContinuousClock.now.advanced(by: timeout)
+        }
+
+        func get() throws(ControlClientError) -> Duration {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw ControlClientError(.noAnswer, socketPath: socketPath, timeout: timeout) }
+            return left
         }
     }
 

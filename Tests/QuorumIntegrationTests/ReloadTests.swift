@@ -45,7 +45,10 @@ extension IntegrationTests {
                 let after = try await c.requireStatus("B")
                 #expect(after.master == "A" && after.role == before.role && after.epoch == before.epoch, "\(after)")
                 #expect(c.isRunning("A") && c.isRunning("B") && c.isRunning("C"))
-                // A SIGHUP with nothing changed, twice at once: still the same node.
+                // A SIGHUP with nothing changed, twice at once, and the signals that mean
+                // nothing to quorumd: still the same node.
+                try c.signal("B", SIGUSR1)
+                try c.signal("B", SIGUSR2)
                 try c.signal("B", SIGHUP)
                 try c.signal("B", SIGHUP)
                 try await c.waitUntil("B reloaded with no changes") { c.log("B").contains("configuration reloaded (SIGHUP): no changes") }

@@ -106,6 +106,21 @@ def dist(values):
 # ----------------------------------------------------------------------------------------------
 # Network: namespaces, veths, bridge, one nftables table per namespace
 
+def remove_namespaces(namespaces, bridge=None):
+    """Ends every process still inside `namespaces` (ours, e.g. from a run killed with -9), then
+    removes the namespaces (their veths go with them) and `bridge`."""
+    for ns in namespaces:
+        if os.path.exists("/run/netns/" + ns):
+            for pid in run(["ip", "netns", "pids", ns], check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            run(["ip", "netns", "del", ns], check=False)
+    if bridge and os.path.exists("/sys/class/net/" + bridge):
+        run(["ip", "link", "del", bridge], check=False)
+
+
 def make_bridge(bridge):
     """A bridge with no address and no uplink: what its ports carry stays among them."""
     run(["ip", "link", "add", bridge, "type", "bridge"])
@@ -133,18 +148,7 @@ class Network:
     def teardown(self):
         # Processes still inside our namespaces (e.g. from a run that was killed -9) are ours:
         # end them by pid, then remove the namespaces (their veths go with them) and the bridge.
-        for n in NODES:
-            ns = NETNS[n]
-            if os.path.exists("/run/netns/" + ns):
-                p = run(["ip", "netns", "pids", ns], check=False)
-                for pid in p.stdout.split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except (ProcessLookupError, ValueError):
-                        pass
-                run(["ip", "netns", "del", ns], check=False)
-        if os.path.exists("/sys/class/net/" + BRIDGE):
-            run(["ip", "link", "del", BRIDGE], check=False)
+        remove_namespaces([NETNS[n] for n in NODES], BRIDGE)
         for n in NODES:
             if os.path.exists("/sys/class/net/" + VETH[n]):
                 run(["ip", "link", "del", VETH[n]], check=False)

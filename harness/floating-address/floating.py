@@ -29,7 +29,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
-from faults import add_namespace, make_bridge, query_status, run  # noqa: E402
+from faults import add_namespace, make_bridge, query_status, remove_namespaces, run  # noqa: E402
 
 NODES = ["q1", "q2", "q3"]
 NETNS = {n: "qv%d" % (i + 1) for i, n in enumerate(NODES)}
@@ -106,16 +106,7 @@ class Bed:
                 os.killpg(p.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        for ns in list(NETNS.values()) + [CLIENT_NS]:
-            if os.path.exists("/run/netns/" + ns):
-                for pid in run(["ip", "netns", "pids", ns], check=False).stdout.split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except (ProcessLookupError, ValueError):
-                        pass
-                run(["ip", "netns", "del", ns], check=False)
-        if os.path.exists("/sys/class/net/" + BRIDGE):
-            run(["ip", "link", "del", BRIDGE], check=False)
+        remove_namespaces(list(NETNS.values()) + [CLIENT_NS], BRIDGE)
 
     def setup(self):
         self.teardown()

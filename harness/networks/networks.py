@@ -36,7 +36,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
-from faults import add_namespace, make_bridge, query_status, run  # noqa: E402  (shared with the fault harness)
+from faults import add_namespace, make_bridge, query_status, remove_namespaces, run  # noqa: E402  (shared with the fault harness)
 
 NODES = ["q1", "q2", "q3"]
 NETNS = {n: "qs%d" % (i + 1) for i, n in enumerate(NODES)}
@@ -69,18 +69,9 @@ class Bed:
         self.workdir = workdir
 
     def teardown(self):
+        remove_namespaces([NETNS[n] for n in NODES], BRIDGE)
         for n in NODES:
-            ns = NETNS[n]
-            if os.path.exists("/run/netns/" + ns):
-                for pid in run(["ip", "netns", "pids", ns], check=False).stdout.split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except (ProcessLookupError, ValueError):
-                        pass
-                run(["ip", "netns", "del", ns], check=False)
-            shutil.rmtree(os.path.join(NETNS_ETC, ns), ignore_errors=True)
-        if os.path.exists("/sys/class/net/" + BRIDGE):
-            run(["ip", "link", "del", BRIDGE], check=False)
+            shutil.rmtree(os.path.join(NETNS_ETC, NETNS[n]), ignore_errors=True)
         if run(["nft", "list", "table", "bridge", "qs"], check=False).returncode == 0:
             run(["nft", "delete", "table", "bridge", "qs"], check=False)
 
