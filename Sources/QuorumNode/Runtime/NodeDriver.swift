@@ -155,7 +155,7 @@ public final class NodeDriver: Sendable {
         let adapter = self.adapter
         loop.execute {
             let notices = adapter.value.notices
-            notices.watch.publish(build(notices))
+            if notices.watch.isWatched { notices.watch.publish(build(notices)) }
         }
     }
 

@@ -250,6 +250,7 @@ final class Notices {
 
     /// A hook was handed to the runner.
     func hookStarted(_ run: HookInvocation) {
+        guard watch.isWatched else { return }
         var e = event(.hookStarted)
         e.hook = run.role == Role.master.rawValue ? "master" : "slave"
         e.hookId = run.id
@@ -260,6 +261,8 @@ final class Notices {
 
     /// A hook ended (`outcome` as the runner reported it).
     func hookFinished(_ run: HookInvocation, outcome: HookOutcome, after duration: Duration) {
+        metrics?.hookFinished(master: run.role == Role.master.rawValue, outcome: outcome, after: duration)
+        guard watch.isWatched else { return }
         var e = event(.hookFinished)
         e.hook = run.role == Role.master.rawValue ? "master" : "slave"
         e.hookId = run.id
@@ -268,7 +271,6 @@ final class Notices {
         e.outcome = Self.describe(outcome)
         e.durationMilliseconds = duration.nanosecondsClamped / 1_000_000
         watch.publish(e)
-        metrics?.hookFinished(master: run.role == Role.master.rawValue, outcome: outcome, after: duration)
     }
 
     static func describe(_ outcome: HookOutcome) -> String {
@@ -285,7 +287,7 @@ final class Notices {
 
     /// One of the core's notices. `exiting`: the same batch ends the node (`.exit`).
     func log(_ notice: Notice, exiting: Bool = false) {
-        if let e = watchEvent(notice) { watch.publish(e) }
+        if watch.isWatched, let e = watchEvent(notice) { watch.publish(e) }
         count(notice)
         var m = metadata()
         let line = notice.description(node: name)

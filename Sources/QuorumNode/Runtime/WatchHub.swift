@@ -32,6 +32,9 @@ public final class WatchHub: Sendable {
 
     public var count: Int { state.withLock { $0.watchers.count } }
 
+    /// Whether anyone watches (events are built only then).
+    var isWatched: Bool { count > 0 }
+
     /// A new watcher whose first line is `snapshot` (taken on the node's loop at the same
     /// moment, so no event falls between the two).
     func subscribe(snapshot: WatchEvent) -> Result<LineFeed, ControlServer.WatchRefusal> {

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import SystemPackage
 
 #if canImport(Glibc)
@@ -14,9 +9,22 @@ import Musl
 /// The process's real surroundings, for the arguments of
 /// ``NodeSettings/parse(arguments:environment:hostname:readFile:)``.
 public enum ProcessContext {
-    /// The environment as a dictionary.
+    /// The environment as a dictionary (for a repeated variable, the first one wins, as
+    /// getenv). Not `ProcessInfo.processInfo.environment`: that one call keeps 0.6 MB more of
+    /// Foundation resident for the life of the node (measured: libFoundationEssentials' RSS in
+    /// a test program, 2.05 MB without, 2.63 MB with), a quarter of what issue 16's memory
+    /// budget has left.
     public static func environment() -> [String: String] {
-        ProcessInfo.processInfo.environment
+        var result: [String: String] = [:]
+        var entry = environ
+        while let pointer = entry.pointee {
+            let text = String(cString: pointer)
+            if let equals = text.firstIndex(of: "="), result[String(text[..<equals])] == nil {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            entry += 1
+        }
+        return result
     }
 
     /// The host name (`gethostname`), or an empty string if it cannot be read.
