@@ -277,6 +277,14 @@ extension World {
             if graceful && slots[i].status == .running { deliver(.leaveRequested, to: i) } else { stop(i, status: .stopped) }
         case .forget(let i):
             let name = slots[i].name
+            // The operator forgets a node only while its process is down, as quorumctl(1)
+            // asks: another fault may have started it again since this one crashed it, and
+            // forgetting a live node behind a cut lets each side count a quorum of its own
+            // (docs/protocol.md, "Forgetting a live node"; seeds 85430, 97531).
+            guard !slots[i].isAlive else {
+                if trace.enabled { log("the operator does not forget \(name): its process runs") }
+                return
+            }
             // On the master, unless the master is the node to forget (a node never forgets itself).
             let master = masterIndex().flatMap { $0 == i ? nil : $0 }
             guard let on = master ?? primaries.first(where: { $0 != i && slots[$0].status == .running }) else { return }
