@@ -38,23 +38,25 @@ extension World {
     /// (documented, not a split of it: a node started alone, new nodes started behind a
     /// partition, or nodes that left started again and found each other first; its epoch
     /// must still exceed every earlier master's).
+    ///
+    /// Judged by process, not by name or slot: a process that has ended counts by what it
+    /// did (a second process with a member's name that linked with a newcomer behind a
+    /// partition and then stopped never met the old cluster: seed 86483), and a name or a
+    /// slot may stand for a process of the old cluster as well.
     func isLoneNewCluster(_ i: Int) -> Bool {
         guard let node = slots[i].instance, let first = firstMasterAt else { return false }
         let members = Set(node.memberNames)
-        // The newcomers that never linked, directly or through others, with a node that was not one.
-        var fresh = Set(slots.indices.filter { slots[$0].isAlive && slots[$0].startedAsNewcomer && slots[$0].runningSince > first })
+        // The newcomers that never linked, directly or through others, with a process that was not one.
+        var fresh = Set(processes.filter { $0.value.startedAsNewcomer && $0.value.since > first }.keys)
         while true {
-            let allowed = members.union(fresh.map { slots[$0].name })
-            let keep = fresh.filter { slots[$0].linkedWith.isSubset(of: allowed) }
+            let keep = fresh.filter { processes[$0]!.linked.isSubset(of: fresh) }
             if keep == fresh { break }
             fresh = keep
         }
-        func apart(_ j: Int) -> Bool { fresh.contains(j) }
-        // The master itself by its slot; another member by any live process with its name
-        // that started apart (a second process may bear a member's name: seeds 4197, 11132).
-        return apart(i) && members.allSatisfy { name in
-            name == slots[i].name || slots.indices.contains { slots[$0].name == name && apart($0) }
-        }
+        // The master itself; another member by any process with its name that started apart
+        // (a second process may bear a member's name: seeds 4197, 11132).
+        let apartNames = Set(fresh.compactMap { processes[$0]?.name })
+        return fresh.contains(node.identity.instance) && members.allSatisfy { $0 == slots[i].name || apartNames.contains($0) }
     }
 
     mutating func observe() {
