@@ -50,6 +50,9 @@ extension World {
             slots[i].wallOffset = kinds.contains(.clockRate) ? origin % 11 - 5 : 0
         }
         if kinds.contains(.clockRate) { trace.count(.clockRate) }
+        // Second processes' hosts read 0; every other offset is drawn from -5 to 5.
+        let offsets = slots.map(\.wallOffset) + [0]
+        checker.wallClockSpread = .milliseconds(offsets.max()! - offsets.min()!)
         let end = Instant.zero + options.duration
         faultWindowEnd = end - options.settle - .seconds(1)
         drawStarts()

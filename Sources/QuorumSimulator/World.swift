@@ -225,6 +225,9 @@ struct World {
         if directives.contains(where: \.changesState) {
             checker.epochReported(at: now, by: pid(i), epoch: node.fencingEpoch, what: "status")
         }
+        // When a candidacy took its epoch: the core reads the wall clock now, whatever fsync
+        // then delays.
+        for case .notice(.candidacyStarted(let epoch, _)) in directives { checker.epochTaken(at: now, by: pid(i), epoch: epoch) }
         execute(directives[...], for: i)
     }
 

@@ -20,7 +20,7 @@ extension World {
             let t = local(i)
             guard node.isMaster(now: t) else { continue }
             let p = pid(i)
-            var view = SafetyChecker.MasterView(process: p, epoch: epoch, members: [], bestMember: nil)
+            var view = SafetyChecker.MasterView(process: p, epoch: epoch, members: [], bestMember: nil, cluster: node.membershipList.cluster)
             view.loneNewCluster = isLoneNewCluster(i)
             if detailed || !checker.isOpen(p, epoch: epoch) {
                 view.members = node.memberNames

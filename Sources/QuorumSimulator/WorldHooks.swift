@@ -54,7 +54,8 @@ extension World {
                 guard slots[j].isAlive, !slots[j].hooks.failedDuringRun, let r = slots[j].hooks.running?.run else { return false }
                 return r.previousRole == .master && (r.cause == .handover || r.cause == .leaving)
             }.map(pid).filter { !checker.lastTenureWasLone($0) }
-            checker.masterHookStarted(at: now, by: me, epoch: run.epoch, holdsLease: holds, otherMasters: others, steppingDown: steppingDown)
+            checker.masterHookStarted(at: now, by: me, epoch: run.epoch, holdsLease: holds, otherMasters: others, steppingDown: steppingDown,
+                                      cluster: node.membershipList.cluster, lone: lone)
             if let pf = pendingFailover {
                 let d = now - pf.since
                 if pf.kind == "crash" { crashFailovers.append(d) } else { leaveHandovers.append(d) }
