@@ -39,6 +39,10 @@ struct World {
         var lastExit: Int32? = nil
         /// An operator forgot this node (see `mustWaitForTheForgetting`).
         var forgotten = false
+        /// The master this process follows (or is), and since when (global time), as of the
+        /// last event it handled: a promise that lapses wakes it, so this is never stale.
+        var followed: MasterClaim? = nil
+        var followedSince: Instant = .zero
 
         /// The last global instant at which this host was not running freely (paused,
         /// suspended, stopped, its clock stopped), and when its process last started.
@@ -217,6 +221,11 @@ struct World {
         if trace.enabled, case .message(let m, let from) = event { log("\(slots[i].name) <- \(from): \(m.kind)") }
         let directives = node.handle(event, now: t, wallClock: wall(i))
         slots[i].instance = node
+        let claim = node.currentMaster(now: t)
+        if claim != slots[i].followed {
+            slots[i].followed = claim
+            slots[i].followedSince = now
+        }
         if case .linkUp(let peer) = event, !directives.contains(where: { if case .refuseLink = $0 { true } else { false } }) {
             processes[node.identity.instance]?.linked.insert(peer.instance)
         }
@@ -354,6 +363,7 @@ struct World {
         slots[i].lastExit = nil
         if wipe { slots[i].disk = nil }
         slots[i].forgotten = false
+        slots[i].followed = nil
         let identity = NodeIdentity(
             name: slots[i].name, instance: rng.next(), address: slots[i].address, port: slots[i].port,
             birth: slots[i].birthOverride ?? wall(i))
