@@ -327,9 +327,16 @@ struct HostileSimulatorTests {
     /// on disk (7361), planned handovers whose old master was paused or cut off (43, 726) or
     /// that began as a lone cluster (152, 7127), a master stuck in fsync (1305), a node
     /// without state whose birth-time epoch came after a suspend (10154), a new cluster
-    /// with a second process bearing a member's name (11132).
+    /// with a second process bearing a member's name (11132); wall-clock epochs that followed a
+    /// clock's rate (4734, 38033); clusters founded apart judged against epochs taken elsewhere
+    /// after their founding (14890, 38310, 45158, 57958, 77430, 92116); a follower of a moment
+    /// ago counted as backing a lease (16242); a step-down hook started while cut off (67018);
+    /// a member that founded a cluster apart followed as master under its old name (68003, a
+    /// core fix); an operator who forgot a running node (85430, 97531); an ended second
+    /// process that had started apart (86483).
     @Test("schedules that once found two masters with every fault kind drawn hold every guarantee",
-          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12264, 12832, 18372, 21685, 27919, 36700])
+          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12264, 12832, 18372, 21685, 27919, 36700,
+                      4734, 14890, 16242, 38033, 38310, 45158, 57958, 67018, 68003, 77430, 85430, 86483, 92116, 97531])
     func everyKindRegressions(_ seed: UInt64) {
         var options = SimulationOptions()
         options.faultKinds = Set(FaultKind.allCases)
