@@ -15,6 +15,8 @@ struct Peer: Sendable {
     var echoed: UInt64 = 0
     var following: MasterClaim? = nil
     var membership: MembershipStamp = .bootstrap
+    /// The last list this peer sent us (its own): which cluster it holds.
+    var list: MembershipList? = nil
     /// The newest membership list we sent it, so it is not sent again every heartbeat.
     var membershipSent: MembershipStamp? = nil
     var reconnectAt: Instant

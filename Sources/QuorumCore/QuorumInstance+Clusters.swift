@@ -28,8 +28,20 @@ extension QuorumInstance {
         }
     }
 
-    /// A master this node must not follow: its own list does not name it.
-    func isForeignMaster(_ master: String) -> Bool { isSettled && !membership.names(master) }
+    /// A master this node must not follow: its own list does not name it, or the process that
+    /// bears the name holds another cluster's list. A member that left (or was lost) and
+    /// started again alone founds a cluster apart under its old name; when it meets this
+    /// cluster, whose list still names it, it re-enters here as a member while it is master
+    /// there. Following it would take an epoch of that cluster for one of this: a master of
+    /// this cluster would drop its step-down midway and vote while its slave hook still ran
+    /// (seed 68003). Known from the list it sent (a master sends its list before any
+    /// heartbeat that holds its epoch), while its heartbeats still carry that list's stamp.
+    func isForeignMaster(_ master: String) -> Bool {
+        guard isSettled else { return false }
+        if !membership.names(master) { return true }
+        guard let p = peers[master], let theirs = p.list, theirs.stamp == p.membership else { return false }
+        return !theirs.isSameCluster(as: membership.list)
+    }
 
     /// Another cluster's list: remember it when it outranks this node's cluster.
     mutating func meetCluster(_ list: MembershipList, from sender: String, now: Instant, into out: inout [Directive]) {

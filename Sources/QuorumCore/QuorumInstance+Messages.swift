@@ -25,6 +25,7 @@ extension QuorumInstance {
         case .voteReply(let epoch, let granted):
             onVoteReply(epoch: epoch, granted: granted, from: from, now: now, into: &out)
         case .members(let c):
+            peers[from]?.list = c
             onList(c, from: from, now: now, into: &out)
         case .resign(let epoch):
             if let pr = promise, pr.name == from, pr.epoch == epoch { releasePromise(now: now, into: &out) }

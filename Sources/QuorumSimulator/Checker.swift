@@ -52,23 +52,42 @@ public struct SafetyChecker: Sendable {
         /// heard no one): it may be master beside this cluster's master, and later masters of
         /// this cluster need not exceed its epoch; its own epoch must exceed every earlier one.
         public var loneNewCluster = false
+        /// The cluster its list belongs to (`MembershipList.cluster`; 0: none known).
+        public var cluster: UInt64 = 0
 
-        public init(process: ProcessID, epoch: UInt64, members: [String], bestMember: String?) {
+        public init(process: ProcessID, epoch: UInt64, members: [String], bestMember: String?, cluster: UInt64 = 0) {
             self.process = process
             self.epoch = epoch
             self.members = members
             self.bestMember = bestMember
+            self.cluster = cluster
         }
     }
 
     public let tieBreaker: Bool
+    /// How far apart two hosts' wall clocks may read at one instant: epochs taken from the
+    /// wall clock (docs/protocol.md, 12) order two candidacies only when they were taken
+    /// further apart than this (plus the millisecond they are counted in).
+    public var wallClockSpread: Duration = .zero
     public private(set) var findings: [Finding] = []
 
     /// Who was master of each epoch.
     private var epochMaster: [UInt64: ProcessID] = [:]
+    /// A master tenure: who, of which epoch and cluster, since when, when its epoch was taken
+    /// (its candidacy began), and whether it began as a new cluster apart.
+    private struct Tenure {
+        var process: ProcessID
+        var epoch: UInt64
+        var since: Instant
+        var lone: Bool
+        var cluster: UInt64
+        var taken: Instant
+    }
     /// Tenures: open ones (by process) and every one that began, in order.
-    private var open: [ProcessID: (epoch: UInt64, since: Instant, lone: Bool)] = [:]
-    private var history: [(process: ProcessID, epoch: UInt64, since: Instant, lone: Bool)] = []
+    private var open: [ProcessID: Tenure] = [:]
+    private var history: [Tenure] = []
+    /// When each process took each epoch for a candidacy: instance → epoch → global time.
+    private var taken: [UInt64: [UInt64: Instant]] = [:]
     /// The last epoch each process reported (status or hook).
     private var reported: [ProcessID: (epoch: UInt64, what: String)] = [:]
     /// Every granted vote: physical slot → epoch → candidate.
@@ -87,6 +106,36 @@ public struct SafetyChecker: Sendable {
     public func isLoneTenure(_ p: ProcessID) -> Bool { open[p]?.lone ?? false }
     /// Whether the process's last tenure (open or ended) began as a brand-new cluster of one.
     public func lastTenureWasLone(_ p: ProcessID) -> Bool { history.last { $0.process == p }?.lone ?? false }
+
+    /// A process took `epoch` for a candidacy at global time `t` (before its vote was written).
+    public mutating func epochTaken(at t: Instant, by p: ProcessID, epoch: UInt64) {
+        taken[p.instance, default: [:]][epoch] = t
+    }
+
+    /// Whether tenure `t` need not hold a larger epoch than the earlier tenure `e`: the two
+    /// belong to clusters that never shared what they knew of epochs.
+    /// - A cluster founded apart (its first tenure was a new cluster of one that met no one:
+    ///   a node without state, one that left, a newcomer behind a partition) took its first
+    ///   epoch from the wall clock, above every epoch taken before, elsewhere; one taken
+    ///   elsewhere after it (less the wall clocks' spread), it cannot know (seeds 14890,
+    ///   45158, 57958, 77430, 92116).
+    /// - Any other cluster need not exceed the epochs of a cluster founded apart, which it
+    ///   never learns: that one's epochs are judged by the rule above (seed 38310).
+    /// Within one cluster, and between clusters none of which was founded apart, every later
+    /// master exceeds every earlier one.
+    private func mayBeBelow(_ t: Tenure, _ e: Tenure) -> Bool {
+        guard t.cluster != e.cluster, t.cluster != 0, e.cluster != 0 else { return false }
+        let founding = history.first { $0.cluster == t.cluster } ?? t
+        if founding.lone { return e.taken > founding.taken - wallClockSpread - .milliseconds(1) }
+        return history.first { $0.cluster == e.cluster }?.lone ?? false
+    }
+
+    /// The latest earlier tenure whose epoch `t`'s should exceed and does not.
+    private func staleAgainst(_ t: Tenure, before time: Instant) -> Tenure? {
+        history.last { e in
+            e.epoch >= t.epoch && !(e.process == t.process && e.epoch == t.epoch) && e.since <= time && !mayBeBelow(t, e)
+        }
+    }
 
     public mutating func record(_ rule: Rule, at time: Instant, _ detail: String) {
         findings.append(Finding(time: time, rule: rule, detail: detail))
@@ -131,7 +180,9 @@ public struct SafetyChecker: Sendable {
         if let other = epochMaster[m.epoch], other != m.process {
             record(.oneMasterPerEpoch, at: t, "\(other) and \(m.process) both master of epoch \(m.epoch)")
         }
-        if let earlier = history.last(where: { $0.epoch >= m.epoch && !($0.process == m.process && $0.epoch == m.epoch) && !$0.lone }) {
+        let tenure = Tenure(process: m.process, epoch: m.epoch, since: t, lone: m.loneNewCluster, cluster: m.cluster,
+                            taken: taken[m.process.instance]?[m.epoch] ?? t)
+        if let earlier = staleAgainst(tenure, before: t) {
             record(.staleMasterEpoch, at: t, "\(m.process) became master of epoch \(m.epoch) after \(earlier.process) was master of epoch \(earlier.epoch) (since \(earlier.since))")
         }
         // The quorum that elected it, from the global record of votes. A tenure that comes
@@ -145,21 +196,28 @@ public struct SafetyChecker: Sendable {
             record(.quorumNotReal, at: t, "\(m.process) is master of epoch \(m.epoch) with the votes of \(voters.intersection(members).sorted()) of its \(members.count) members \(m.members)")
         }
         epochMaster[m.epoch] = m.process
-        open[m.process] = (m.epoch, t, m.loneNewCluster)
-        history.append((m.process, m.epoch, t, m.loneNewCluster))
+        open[m.process] = tenure
+        history.append(tenure)
     }
 
     /// A master hook starts. `holdsLease`: the process is master of the hook's epoch by its
     /// own clock; `otherMasters`: every other process master at this global time;
     /// `steppingDown`: processes whose planned step-down hook still runs.
-    public mutating func masterHookStarted(at t: Instant, by p: ProcessID, epoch: UInt64, holdsLease: Bool, otherMasters: [ProcessID], steppingDown: [ProcessID]) {
+    /// `cluster` and `lone`: the cluster of its list and whether it is a new cluster apart,
+    /// for a tenure the checker has not yet seen begin (the hook starts within the step that
+    /// elects it).
+    public mutating func masterHookStarted(at t: Instant, by p: ProcessID, epoch: UInt64, holdsLease: Bool, otherMasters: [ProcessID], steppingDown: [ProcessID],
+                                           cluster: UInt64 = 0, lone: Bool = false) {
         if !holdsLease {
             record(.hookOutsideLease, at: t, "\(p) starts its master hook for epoch \(epoch) without holding that epoch's lease")
         }
         if !otherMasters.isEmpty {
             record(.hookOutsideLease, at: t, "\(p) starts its master hook for epoch \(epoch) while \(otherMasters.map(\.description).joined(separator: ", ")) is master")
         }
-        if let earlier = history.last(where: { $0.epoch >= epoch && !($0.process == p && $0.epoch == epoch) && $0.since <= t && !$0.lone }) {
+        // Judged as its tenure: by that tenure's cluster and when its epoch was taken.
+        let tenure = history.last { $0.process == p && $0.epoch == epoch }
+            ?? Tenure(process: p, epoch: epoch, since: t, lone: lone, cluster: cluster, taken: taken[p.instance]?[epoch] ?? t)
+        if let earlier = staleAgainst(tenure, before: t) {
             record(.staleMasterEpoch, at: t, "\(p) starts a master hook for epoch \(epoch) after \(earlier.process) was master of epoch \(earlier.epoch)")
         }
         for s in steppingDown where s != p {

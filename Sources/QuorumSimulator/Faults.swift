@@ -50,6 +50,9 @@ extension World {
             slots[i].wallOffset = kinds.contains(.clockRate) ? origin % 11 - 5 : 0
         }
         if kinds.contains(.clockRate) { trace.count(.clockRate) }
+        // Second processes' hosts read 0; every other offset is drawn from -5 to 5.
+        let offsets = slots.map(\.wallOffset) + [0]
+        checker.wallClockSpread = .milliseconds(offsets.max()! - offsets.min()!)
         let end = Instant.zero + options.duration
         faultWindowEnd = end - options.settle - .seconds(1)
         drawStarts()
@@ -277,6 +280,14 @@ extension World {
             if graceful && slots[i].status == .running { deliver(.leaveRequested, to: i) } else { stop(i, status: .stopped) }
         case .forget(let i):
             let name = slots[i].name
+            // The operator forgets a node only while its process is down, as quorumctl(1)
+            // asks: another fault may have started it again since this one crashed it, and
+            // forgetting a live node behind a cut lets each side count a quorum of its own
+            // (docs/protocol.md, "Forgetting a live node"; seeds 85430, 97531).
+            guard !slots[i].isAlive else {
+                if trace.enabled { log("the operator does not forget \(name): its process runs") }
+                return
+            }
             // On the master, unless the master is the node to forget (a node never forgets itself).
             let master = masterIndex().flatMap { $0 == i ? nil : $0 }
             guard let on = master ?? primaries.first(where: { $0 != i && slots[$0].status == .running }) else { return }

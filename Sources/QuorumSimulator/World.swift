@@ -37,14 +37,12 @@ struct World {
         /// Exited with code 2 (its name is taken): not restarted by faults.
         var noRestart = false
         var lastExit: Int32? = nil
-        /// This start had no state, or a new list only (a brand-new cluster, or the node
-        /// left): with others like it that linked only among themselves, it is a new cluster
-        /// that never met the old one (docs/protocol.md, "A node without state, alone").
-        var startedAsNewcomer = false
-        /// The names this process has linked with (links it took).
-        var linkedWith: Set<String> = []
         /// An operator forgot this node (see `mustWaitForTheForgetting`).
         var forgotten = false
+        /// The master this process follows (or is), and since when (global time), as of the
+        /// last event it handled: a promise that lapses wakes it, so this is never stale.
+        var followed: MasterClaim? = nil
+        var followedSince: Instant = .zero
 
         /// The last global instant at which this host was not running freely (paused,
         /// suspended, stopped, its clock stopped), and when its process last started.
@@ -69,6 +67,20 @@ struct World {
 
     struct Pair: Hashable { var from: Int, to: Int }
 
+    /// One process (one start of a slot), kept after it ends: who it linked with decides
+    /// whether a cluster it belonged to ever met the old one (see `isLoneNewCluster`).
+    struct ProcessRecord {
+        var slot: Int
+        var name: String
+        /// It started with no state, or a new list only (a brand-new cluster, or the node
+        /// left): with others like it that linked only among themselves, it is a new cluster
+        /// that never met the old one (docs/protocol.md, "A node without state, alone").
+        var startedAsNewcomer: Bool
+        var since: Instant
+        /// The processes (instances) it took a link with.
+        var linked: Set<UInt64> = []
+    }
+
     let options: SimulationOptions
     let seed: UInt64
     var rng: SplitMix64
@@ -91,6 +103,8 @@ struct World {
     /// When the world first had a master: nodes that start after it and link only among
     /// themselves form a new cluster apart (see `isLoneNewCluster`).
     var firstMasterAt: Instant? = nil
+    /// Every process started so far, by instance.
+    var processes: [UInt64: ProcessRecord] = [:]
     // Checks and records.
     var checker: SafetyChecker
     var trace = Trace()
@@ -207,14 +221,22 @@ struct World {
         if trace.enabled, case .message(let m, let from) = event { log("\(slots[i].name) <- \(from): \(m.kind)") }
         let directives = node.handle(event, now: t, wallClock: wall(i))
         slots[i].instance = node
+        let claim = node.currentMaster(now: t)
+        if claim != slots[i].followed {
+            slots[i].followed = claim
+            slots[i].followedSince = now
+        }
         if case .linkUp(let peer) = event, !directives.contains(where: { if case .refuseLink = $0 { true } else { false } }) {
-            slots[i].linkedWith.insert(peer.name)
+            processes[node.identity.instance]?.linked.insert(peer.instance)
         }
         // The status epoch, read after every event that changed something visible (a quiet
         // heartbeat changes no epoch).
         if directives.contains(where: \.changesState) {
             checker.epochReported(at: now, by: pid(i), epoch: node.fencingEpoch, what: "status")
         }
+        // When a candidacy took its epoch: the core reads the wall clock now, whatever fsync
+        // then delays.
+        for case .notice(.candidacyStarted(let epoch, _)) in directives { checker.epochTaken(at: now, by: pid(i), epoch: epoch) }
         execute(directives[...], for: i)
     }
 
@@ -340,12 +362,13 @@ struct World {
         slots[i].runningSince = now
         slots[i].lastExit = nil
         if wipe { slots[i].disk = nil }
-        slots[i].startedAsNewcomer = (slots[i].disk?.membership?.stamp ?? .bootstrap) == .bootstrap
         slots[i].forgotten = false
-        slots[i].linkedWith = []
+        slots[i].followed = nil
         let identity = NodeIdentity(
             name: slots[i].name, instance: rng.next(), address: slots[i].address, port: slots[i].port,
             birth: slots[i].birthOverride ?? wall(i))
+        processes[identity.instance] = ProcessRecord(
+            slot: i, name: slots[i].name, startedAsNewcomer: (slots[i].disk?.membership?.stamp ?? .bootstrap) == .bootstrap, since: now)
         slots[i].instance = QuorumInstance(configuration: nodeConfiguration(), identity: identity, restored: slots[i].disk, now: local(i), seed: rng.next())
         deliver(.tick, to: i)
     }

@@ -20,7 +20,7 @@ extension World {
             let t = local(i)
             guard node.isMaster(now: t) else { continue }
             let p = pid(i)
-            var view = SafetyChecker.MasterView(process: p, epoch: epoch, members: [], bestMember: nil)
+            var view = SafetyChecker.MasterView(process: p, epoch: epoch, members: [], bestMember: nil, cluster: node.membershipList.cluster)
             view.loneNewCluster = isLoneNewCluster(i)
             if detailed || !checker.isOpen(p, epoch: epoch) {
                 view.members = node.memberNames
@@ -38,23 +38,25 @@ extension World {
     /// (documented, not a split of it: a node started alone, new nodes started behind a
     /// partition, or nodes that left started again and found each other first; its epoch
     /// must still exceed every earlier master's).
+    ///
+    /// Judged by process, not by name or slot: a process that has ended counts by what it
+    /// did (a second process with a member's name that linked with a newcomer behind a
+    /// partition and then stopped never met the old cluster: seed 86483), and a name or a
+    /// slot may stand for a process of the old cluster as well.
     func isLoneNewCluster(_ i: Int) -> Bool {
         guard let node = slots[i].instance, let first = firstMasterAt else { return false }
         let members = Set(node.memberNames)
-        // The newcomers that never linked, directly or through others, with a node that was not one.
-        var fresh = Set(slots.indices.filter { slots[$0].isAlive && slots[$0].startedAsNewcomer && slots[$0].runningSince > first })
+        // The newcomers that never linked, directly or through others, with a process that was not one.
+        var fresh = Set(processes.filter { $0.value.startedAsNewcomer && $0.value.since > first }.keys)
         while true {
-            let allowed = members.union(fresh.map { slots[$0].name })
-            let keep = fresh.filter { slots[$0].linkedWith.isSubset(of: allowed) }
+            let keep = fresh.filter { processes[$0]!.linked.isSubset(of: fresh) }
             if keep == fresh { break }
             fresh = keep
         }
-        func apart(_ j: Int) -> Bool { fresh.contains(j) }
-        // The master itself by its slot; another member by any live process with its name
-        // that started apart (a second process may bear a member's name: seeds 4197, 11132).
-        return apart(i) && members.allSatisfy { name in
-            name == slots[i].name || slots.indices.contains { slots[$0].name == name && apart($0) }
-        }
+        // The master itself; another member by any process with its name that started apart
+        // (a second process may bear a member's name: seeds 4197, 11132).
+        let apartNames = Set(fresh.compactMap { processes[$0]?.name })
+        return fresh.contains(node.identity.instance) && members.allSatisfy { $0 == slots[i].name || apartNames.contains($0) }
     }
 
     mutating func observe() {
@@ -157,9 +159,10 @@ extension World {
     }
 
     /// A master that steps down for its lease or its quorum while, for a whole election
-    /// timeout, a quorum of its plain list (the tie-breaker's half included) ran freely,
-    /// linked to it both ways, followed it and held its list: a needless change of master
-    /// (hole 8's blink). Judged only where nothing could excuse it.
+    /// timeout, a quorum of its plain list (the tie-breaker's half included) ran freely and
+    /// linked to it both ways, and, long enough for its acknowledgement to have reached the
+    /// master, followed this tenure and held its list: a needless change of master (hole 8's
+    /// blink). Judged only where nothing could excuse it.
     mutating func checkStepDown(of i: Int, epoch: UInt64, cause: RoleChangeCause) {
         guard let node = slots[i].instance, node.previousMemberNames == nil else { return }
         let since = now - config.timing.electionTimeout
@@ -173,11 +176,18 @@ extension World {
         guard free(i) else { return }
         let me = slots[i].name
         let members = node.memberNames
+        // A follower acknowledges the master with a heartbeat that echoes one of this tenure's:
+        // it sends one at once when it starts following and one every interval after, so a
+        // free, linked master has one within two intervals. A follower of a moment ago (seed
+        // 16242: four members followed a master elected 2 ms earlier) backs no lease yet.
+        let acknowledgedBy = now - config.timing.heartbeatInterval * 2
+        let tenure = MasterClaim(name: me, instance: node.identity.instance, epoch: epoch)
         var present: Set<String> = [me]
         for name in members where name != me {
             guard let j = slots.indices.first(where: { slots[$0].name == name && slots[$0].isPrimary }),
                   free(j), linked(i, j), let peer = slots[j].instance,
-                  peer.currentMaster(now: local(j))?.name == me, peer.membershipStamp == node.membershipStamp else { continue }
+                  peer.currentMaster(now: local(j)) == tenure, slots[j].followed == tenure, slots[j].followedSince <= acknowledgedBy,
+                  peer.membershipStamp == node.membershipStamp else { continue }
             present.insert(name)
         }
         let t = local(i)

@@ -40,7 +40,11 @@ extension World {
     mutating func startHook(_ i: Int, _ run: HookRun) {
         let took = hookTime()
         slots[i].hooks.running = (run, now, now + took)
-        slots[i].hooks.failedDuringRun = false
+        // A hook that starts while a live peer cannot hear its process is run by a failed
+        // node as much as one cut off while it runs (`markHooksCutOff`): that peer cannot hear
+        // it hold its epoch, so its promise lapses and it may elect without waiting (seed
+        // 67018: a master cut off with a minority, then asked to leave).
+        slots[i].hooks.failedDuringRun = slots.indices.contains { j in j != i && slots[j].isAlive && blocked.contains(Pair(from: i, to: j)) }
         hookLog.append((now, slots[i].name, run))
         // What the hook is told, when it starts.
         checker.epochReported(at: now, by: pid(i), epoch: run.epoch, what: "\(run.role.rawValue) hook")
@@ -54,7 +58,8 @@ extension World {
                 guard slots[j].isAlive, !slots[j].hooks.failedDuringRun, let r = slots[j].hooks.running?.run else { return false }
                 return r.previousRole == .master && (r.cause == .handover || r.cause == .leaving)
             }.map(pid).filter { !checker.lastTenureWasLone($0) }
-            checker.masterHookStarted(at: now, by: me, epoch: run.epoch, holdsLease: holds, otherMasters: others, steppingDown: steppingDown)
+            checker.masterHookStarted(at: now, by: me, epoch: run.epoch, holdsLease: holds, otherMasters: others, steppingDown: steppingDown,
+                                      cluster: node.membershipList.cluster, lone: lone)
             if let pf = pendingFailover {
                 let d = now - pf.since
                 if pf.kind == "crash" { crashFailovers.append(d) } else { leaveHandovers.append(d) }

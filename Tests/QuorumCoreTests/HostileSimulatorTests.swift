@@ -10,8 +10,8 @@ struct SafetyCheckerTests {
     static let b = ProcessID(slot: 1, name: "B", instance: 2)
     static let c = ProcessID(slot: 2, name: "C", instance: 3)
     static func t(_ ms: Int64) -> Instant { Instant(nanoseconds: ms * 1_000_000) }
-    static func view(_ p: ProcessID, _ epoch: UInt64, members: [String] = ["A", "B", "C"], best: String? = "A") -> SafetyChecker.MasterView {
-        SafetyChecker.MasterView(process: p, epoch: epoch, members: members, bestMember: best)
+    static func view(_ p: ProcessID, _ epoch: UInt64, members: [String] = ["A", "B", "C"], best: String? = "A", cluster: UInt64 = 0) -> SafetyChecker.MasterView {
+        SafetyChecker.MasterView(process: p, epoch: epoch, members: members, bestMember: best, cluster: cluster)
     }
 
     func rules(_ checker: SafetyChecker) -> Set<Rule> { Set(checker.findings.map(\.rule)) }
@@ -89,6 +89,41 @@ struct SafetyCheckerTests {
         hooks.observeMasters(at: Self.t(400), [])
         hooks.masterHookStarted(at: Self.t(900), by: Self.c, epoch: 4, holdsLease: true, otherMasters: [], steppingDown: [])
         #expect(rules(hooks).contains(.staleMasterEpoch))
+    }
+
+    /// A cluster founded apart (a new cluster of one that met no one) took its first epoch from
+    /// the wall clock: above every epoch taken before, but not above one taken elsewhere after
+    /// it, which it cannot know; within each cluster epochs still only grow.
+    @Test("a cluster founded apart is held to the epochs taken before it and its own, not to another's since")
+    func clustersApart() {
+        let lone = ProcessID(slot: 3, name: "D", instance: 4), again = ProcessID(slot: 3, name: "D", instance: 5)
+        func run(foundingEpoch: UInt64, laterEpoch: UInt64) -> Set<Rule> {
+            var checker = SafetyChecker(tieBreaker: false)
+            checker.wallClockSpread = .milliseconds(10)
+            checker.epochTaken(at: Self.t(0), by: Self.a, epoch: 500)
+            elected(&checker, Self.a, 500, by: Self.b, at: 0)
+            checker.observeMasters(at: Self.t(1), [Self.view(Self.a, 500, cluster: 1)])
+            checker.epochTaken(at: Self.t(100), by: lone, epoch: foundingEpoch)
+            checker.voteGranted(at: Self.t(100), by: lone, epoch: foundingEpoch, candidate: "D")
+            var apart = Self.view(lone, foundingEpoch, members: ["D"], best: "D", cluster: 2)
+            apart.loneNewCluster = true
+            checker.observeMasters(at: Self.t(101), [Self.view(Self.a, 500, cluster: 1), apart])
+            checker.observeMasters(at: Self.t(300), [])
+            // The old cluster takes a wall-clock epoch after D's founding; D, started again with
+            // its state, is master of its own cluster once more.
+            checker.epochTaken(at: Self.t(400), by: Self.b, epoch: 2000)
+            elected(&checker, Self.b, 2000, by: Self.c, at: 400)
+            checker.observeMasters(at: Self.t(401), [Self.view(Self.b, 2000, cluster: 1)])
+            checker.observeMasters(at: Self.t(700), [])
+            checker.epochTaken(at: Self.t(900), by: again, epoch: laterEpoch)
+            checker.voteGranted(at: Self.t(900), by: again, epoch: laterEpoch, candidate: "D")
+            checker.observeMasters(at: Self.t(901), [Self.view(again, laterEpoch, members: ["D"], best: "D", cluster: 2)])
+            return rules(checker)
+        }
+        #expect(run(foundingEpoch: 1000, laterEpoch: 1001).isEmpty)
+        // Its founding below an epoch taken before it, or a later master of it below its own.
+        #expect(run(foundingEpoch: 400, laterEpoch: 1001) == [.staleMasterEpoch])
+        #expect(run(foundingEpoch: 1000, laterEpoch: 1000) == [.staleMasterEpoch, .oneMasterPerEpoch])
     }
 
     @Test("one physical slot voting for two candidates in one epoch is caught, across a restart")
@@ -292,9 +327,16 @@ struct HostileSimulatorTests {
     /// on disk (7361), planned handovers whose old master was paused or cut off (43, 726) or
     /// that began as a lone cluster (152, 7127), a master stuck in fsync (1305), a node
     /// without state whose birth-time epoch came after a suspend (10154), a new cluster
-    /// with a second process bearing a member's name (11132).
+    /// with a second process bearing a member's name (11132); wall-clock epochs that followed a
+    /// clock's rate (4734, 38033); clusters founded apart judged against epochs taken elsewhere
+    /// after their founding (14890, 38310, 45158, 57958, 77430, 92116); a follower of a moment
+    /// ago counted as backing a lease (16242); a step-down hook started while cut off (67018);
+    /// a member that founded a cluster apart followed as master under its old name (68003, a
+    /// core fix); an operator who forgot a running node (85430, 97531); an ended second
+    /// process that had started apart (86483).
     @Test("schedules that once found two masters with every fault kind drawn hold every guarantee",
-          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12264, 12832, 18372, 21685, 27919, 36700])
+          arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12264, 12832, 18372, 21685, 27919, 36700,
+                      4734, 14890, 16242, 38033, 38310, 45158, 57958, 67018, 68003, 77430, 85430, 86483, 92116, 97531])
     func everyKindRegressions(_ seed: UInt64) {
         var options = SimulationOptions()
         options.faultKinds = Set(FaultKind.allCases)
