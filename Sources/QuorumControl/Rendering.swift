@@ -15,7 +15,7 @@ extension StatusReport {
             ("name", name),
             ("cluster", cluster),
             ("role", role),
-            ("master", master.map { name in masterAddress.map { "\(name) (\($0))" } ?? name } ?? "none"),
+            ("master", master.map { name in masterAddress.map { "\(name) (\($0))" } ?? name } ?? noMasterText),
             ("quorate", quorate ? "yes" : "no"),
             ("epoch", String(epoch)),
             ("cluster size", String(clusterSize)),
@@ -50,6 +50,12 @@ extension StatusReport {
 
         let width = rows.map { $0.0.count }.max()! + 1
         return rows.map { key, value in (key + ":").padding(to: width) + " " + value + "\n" }.joined()
+    }
+
+    /// `none`, and why when the node said (`none (no-quorum: …)`).
+    var noMasterText: String {
+        guard let reason = noMasterReason else { return "none" }
+        return "none (\(NoMasterReason(rawValue: reason)?.explanation ?? reason))"
     }
 
     /// `3d 4h 5m 6s`, leading zero units left out.

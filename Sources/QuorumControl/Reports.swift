@@ -57,6 +57,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var broadcastDiscovery: Bool?
     /// What the operator should fix (for example seeds without a cluster key).
     public var warnings: [String]?
+    /// Why there is no master (`no-quorum`, `expected-nodes-not-seen`, `not-admitted`,
+    /// `handover`, `electing`, `dispatched`); `null` when there is one.
+    public var noMasterReason: String?
 
     public init(
         name: String, cluster: String, role: String, master: String?, quorate: Bool, epoch: UInt64,
@@ -64,7 +67,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
         masterAddress: String? = nil, address: String? = nil, port: Int? = nil, birth: Int64? = nil,
         instance: String? = nil, uptimeSeconds: Int64? = nil, dispatched: Int? = nil,
         protocolVersion: Int? = nil, clusterProtocolVersion: Int? = nil, protocolBehind: [String]? = nil,
-        seeds: [SeedReport]? = nil, broadcastDiscovery: Bool? = nil, warnings: [String]? = nil
+        seeds: [SeedReport]? = nil, broadcastDiscovery: Bool? = nil, warnings: [String]? = nil,
+        noMasterReason: String? = nil
     ) {
         self.name = name
         self.cluster = cluster
@@ -90,12 +94,14 @@ public struct StatusReport: Codable, Equatable, Sendable {
         self.seeds = seeds
         self.broadcastDiscovery = broadcastDiscovery
         self.warnings = warnings
+        self.noMasterReason = noMasterReason
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, cluster, role, master, quorate, epoch, clusterSize, majority, connected, lost, metric
         case masterAddress, address, port, birth, instance, uptimeSeconds, dispatched
         case protocolVersion, clusterProtocolVersion, protocolBehind, seeds, broadcastDiscovery, warnings
+        case noMasterReason
     }
 
     public init(from decoder: any Decoder) throws {
@@ -124,6 +130,7 @@ public struct StatusReport: Codable, Equatable, Sendable {
         seeds = try c.decodeIfPresent([SeedReport].self, forKey: .seeds)
         broadcastDiscovery = try c.decodeIfPresent(Bool.self, forKey: .broadcastDiscovery)
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings)
+        noMasterReason = try c.decodeIfPresent(String.self, forKey: .noMasterReason)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -152,6 +159,7 @@ public struct StatusReport: Codable, Equatable, Sendable {
         try c.encodeOrNull(seeds, forKey: .seeds)
         try c.encodeOrNull(broadcastDiscovery, forKey: .broadcastDiscovery)
         try c.encodeOrNull(warnings, forKey: .warnings)
+        try c.encodeOrNull(noMasterReason, forKey: .noMasterReason)
     }
 }
 

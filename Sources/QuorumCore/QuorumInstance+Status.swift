@@ -87,6 +87,8 @@ extension QuorumInstance {
         public var clusterProtocolVersion: UInt8 = WireFormat.version
         /// The members that hold `clusterProtocolVersion` below `protocolVersion`, by name.
         public var protocolBehind: [String] = []
+        /// Why there is no master; nil when there is one.
+        public var noMasterReason: NoMasterReason? = nil
     }
 
     public enum PeerState: String, Sendable, Equatable {
@@ -114,12 +116,28 @@ extension QuorumInstance {
         let connectedCount = peers.alive(now: now).count
         // Lost: members not alive, heard from in this process's life or known only from the membership.
         let lostCount = members.filter { $0.name != name && !peers.isAlive($0.name, now: now) }.count
+        let quorate = isQuorate(now: now)
         return Status(
             identity: identity, cluster: configuration.cluster, role: role, master: master?.name,
-            masterIdentity: masterIdentity, quorate: isQuorate(now: now), epoch: masterEpoch, clusterSize: members.count,
+            masterIdentity: masterIdentity, quorate: quorate, epoch: masterEpoch, clusterSize: members.count,
             majority: members.count / 2 + 1, connected: connectedCount, lost: lostCount, metric: configuration.metric,
             isMember: isMember, membership: membership.stamp, protocolVersion: configuration.protocolVersion,
-            clusterProtocolVersion: clusterProtocolVersion, protocolBehind: protocolBehind)
+            clusterProtocolVersion: clusterProtocolVersion, protocolBehind: protocolBehind,
+            noMasterReason: master == nil ? noMasterReason(quorate: quorate) : nil)
+    }
+
+    /// Why this node has no master, the most fundamental cause first.
+    func noMasterReason(quorate: Bool) -> NoMasterReason {
+        switch state {
+        case .dispatched: return .dispatched
+        case .resigning: return .handover
+        default: break
+        }
+        if role == .dispatched { return .dispatched }
+        if !quorate { return .noQuorum }
+        if !expectedNodesSeen { return .expectedNodesNotSeen }
+        if !isMember { return .notAdmitted }
+        return .electing
     }
 
     /// The members (other than this node) whose link speaks less than this node does, or who

@@ -53,6 +53,15 @@ struct RenderingTests {
             """)
     }
 
+    @Test func statusTableSaysWhyThereIsNoMasterWhenTheNodeSaid() {
+        var status = Fixtures.lonelyStatus
+        status.noMasterReason = "no-quorum"
+        #expect(status.table.contains("master:       none (no quorum: too few members alive for a majority)\n"))
+        // A reason a newer node knows and this client does not is shown as it came.
+        status.noMasterReason = "something-new"
+        #expect(status.table.contains("master:       none (something-new)\n"))
+    }
+
     @Test func peersTableHasAlignedColumnsAndUTCBirth() {
         #expect(PeerReport.table(Fixtures.peers) == """
             NAME              ADDRESS          PORT  STATE      BIRTH

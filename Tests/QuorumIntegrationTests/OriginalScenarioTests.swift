@@ -18,6 +18,7 @@ extension IntegrationTests {
                     #expect(s.role == (name == "A" ? "master" : "slave"))
                     #expect(s.master == "A")
                     #expect(s.quorate)
+                    #expect(s.noMasterReason == nil, "no reason is given when there is a master")
                     #expect(s.epoch == epoch, "every node is in the same epoch")
                     #expect(s.clusterSize == 3)
                     #expect(s.majority == 2)
@@ -258,9 +259,11 @@ extension IntegrationTests {
                     guard let s = await c.status("A") else { return false }
                     return s.role == "no-quorum" && !s.quorate && s.master == nil && s.clusterSize == 2 && s.lost == 1
                 }
+                #expect(try await c.requireStatus("A").noMasterReason == "no-quorum")
                 #expect(try await c.requirePeerStates("A") == ["B": .lost])
                 let run = try await c.quorumctl("A", ["status"])
                 #expect(run.status == .exited(2), "quorumctl status of a node without quorum exits 2: \(run)")
+                #expect(run.standardOutput.contains("none (no quorum: too few members alive for a majority)"), "the table says why: \(run.standardOutput)")
                 #expect(c.isRunning("A"))
             }
         }

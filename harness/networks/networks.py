@@ -12,6 +12,9 @@ files and that a node that moves to a new address under its name re-enters.
                link-local multicast group ff02::114 on eth0
   seeds-v6     IPv6 only, broadcast discovery off, seeds `[fd00:18:3::N]`
   rolling-upgrade  seeds over IPv4; nodes of protocol 1 replaced one at a time by protocol 2
+  capture      a keyed cluster forms, leaves and fails over while tcpdump records each port: no
+               node name and no cluster name appears in any packet; the same run without the key
+               must show them (so the check can fail)
 
 With --bench RUNS, it measures instead: RUNS crashes and RUNS leaves of the master, in a
 cluster that finds itself by broadcast and in one that uses seeds only (broadcast off), in one
@@ -134,10 +137,11 @@ class Bed:
 # The nodes
 
 class Cluster:
-    def __init__(self, opts, workdir, args_for):
+    def __init__(self, opts, workdir, args_for, names=None):
         self.opts = opts
         self.workdir = workdir
         self.args_for = args_for   # node -> extra quorumd arguments (positionals included)
+        self.names = names or {}   # node -> the name it runs under (default: the node's own)
         self.procs = {}
 
     def sock(self, n):
@@ -147,7 +151,7 @@ class Cluster:
         state = os.path.join(self.workdir, "state-" + n)
         os.makedirs(state, exist_ok=True)
         cmd = ["ip", "netns", "exec", NETNS[n], self.opts.quorumd] + (args if args is not None else self.args_for(n)) + [
-            "-n", n, "-d", "--state-dir", state, "--control-socket", self.sock(n)]
+            "-n", self.names.get(n, n), "-d", "--state-dir", state, "--control-socket", self.sock(n)]
         logf = open(os.path.join(self.workdir, n + ".log"), "ab")
         logf.write(("----- %s\n" % " ".join(cmd)).encode())
         logf.flush()
@@ -197,12 +201,13 @@ class Cluster:
         if len(masters) != 1 or None in masters:
             return None
         m = masters.pop()
+        by_name = {self.names.get(n, n): n for n in nodes}
         for n, s in st.items():
             if not s["quorate"] or s["clusterSize"] != size or s["lost"] != 0:
                 return None
-            if s["role"] != ("master" if n == m else "slave"):
+            if s["role"] != ("master" if self.names.get(n, n) == m else "slave"):
                 return None
-        return m
+        return by_name.get(m)
 
     def wait_agree(self, nodes, size, limit, what):
         deadline = time.monotonic() + limit
@@ -243,14 +248,14 @@ class Cluster:
 # Scenarios
 
 @contextlib.contextmanager
-def bed_and_cluster(opts, workdir, family, args_for, extra=()):
+def bed_and_cluster(opts, workdir, family, args_for, extra=(), names=None):
     """A fresh bed of `family` (4 or 6) with the fault rules `extra` always on, and a cluster
     whose node n runs with `args_for(n)`; both torn down afterwards."""
     bed = Bed(workdir)
     bed.setup(family)
     bed.extra = list(extra)
     bed.rules(bed.extra)
-    c = Cluster(opts, workdir, args_for)
+    c = Cluster(opts, workdir, args_for, names)
     try:
         yield bed, c
     finally:
@@ -377,8 +382,95 @@ def scenario_rolling_upgrade(opts, workdir):
         log("upgraded %s one at a time; masters in turn: %s" % (", ".join(order), " -> ".join(masters)))
 
 
+# Names long and odd enough that they cannot turn up in random bytes by chance.
+CAPTURE_NAMES = {n: "capcheck-node-%s-vq7" % n for n in NODES}
+CAPTURE_CLUSTER = "capcheck-cluster-zx4"
+
+
+def pcap_packets(path):
+    """The number of packets in a classic pcap file (tcpdump -w)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 24:
+        return 0, data
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    import struct
+    count, offset = 0, 24
+    while offset + 16 <= len(data):
+        incl = struct.unpack(endian + "I", data[offset + 8:offset + 12])[0]
+        offset += 16 + incl
+        count += 1
+    return count, data
+
+
+def captured_run(opts, workdir, keyed):
+    """Form, a graceful leave of the master, its return and a crash of the next master, all
+    while tcpdump records every node's port on the bridge; returns (packets, bytes captured)."""
+    tag = "keyed" if keyed else "plain"
+    extra = []
+    if keyed:
+        key = os.path.join(workdir, "cluster.key")
+        with open(key, "w") as fh:
+            fh.write("1 %s\n" % os.urandom(32).hex())
+        os.chmod(key, 0o600)
+        extra = ["--key-file", key]
+    args = lambda n: [IP4[n], str(PORT), BROADCAST4, str(DISCOVERY_PORT), "--cluster", CAPTURE_CLUSTER] + extra
+    pcaps = {n: os.path.join(workdir, "capture-%s-%s.pcap" % (tag, n)) for n in NODES}
+    with bed_and_cluster(opts, workdir, 4, args, names=CAPTURE_NAMES) as (bed, c):
+        # The bridge's own device sees none of the frames it forwards: record each node's port.
+        dumps = [subprocess.Popen(["tcpdump", "-i", VETH[n], "--immediate-mode", "-U", "-s", "0", "-w", pcaps[n]], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, start_new_session=True) for n in NODES]
+        try:
+            # Ready once it says it listens (tcpdump's own readiness line on standard error).
+            for dump in dumps:
+                line = dump.stderr.readline().decode(errors="replace")
+                if "listening on" not in line:
+                    raise Failure("tcpdump did not start: %s" % line.strip())
+            for n in NODES:
+                c.start(n)
+            m = c.wait_agree(NODES, 3, FORM_LIMIT, "three %s nodes agree on a master" % tag)
+            c.stop(m)       # a graceful leave: its slave hook, resign, bye
+            rest = [n for n in NODES if n != m]
+            c.wait_new_master(rest, m, AGREE_LIMIT)
+            c.start(m)
+            m2 = c.wait_agree(NODES, 3, AGREE_LIMIT, "%s is back (%s)" % (m, tag))
+            c.kill(m2)
+            c.wait_new_master([n for n in NODES if n != m2], m2, AGREE_LIMIT)
+        finally:
+            for dump in dumps:
+                dump.send_signal(signal.SIGINT)
+            for dump in dumps:
+                try:
+                    dump.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    dump.kill()
+                    dump.wait(timeout=10)
+    packets, data = 0, b""
+    for n in NODES:
+        count, raw = pcap_packets(pcaps[n])
+        packets += count
+        data += raw
+    return packets, data
+
+
+def scenario_capture(opts, workdir):
+    secrets = [v.encode() for v in CAPTURE_NAMES.values()] + [CAPTURE_CLUSTER.encode()]
+    packets, data = captured_run(opts, workdir, keyed=False)
+    shown = [s.decode() for s in secrets if s in data]
+    if len(shown) != len(secrets):
+        raise Failure("without a key the capture should show every name (the check would prove nothing); it shows %s" % shown)
+    log("without a key: %d packets; every node name and the cluster name are readable" % packets)
+    packets, data = captured_run(opts, workdir, keyed=True)
+    if packets < 100:
+        raise Failure("the keyed capture holds only %d packets" % packets)
+    leaked = [s.decode() for s in secrets if s in data]
+    if leaked:
+        raise Failure("the keyed cluster's traffic shows %s in clear" % leaked)
+    log("with a key: %d packets (discovery, handshakes, heartbeats, votes, a leave, a crash); no node name, no cluster name" % packets)
+
+
 SCENARIOS = {"seeds-v4": scenario_seeds_v4, "multicast-v6": scenario_multicast_v6, "seeds-v6": scenario_seeds_v6,
-             "rolling-upgrade": scenario_rolling_upgrade}
+             "rolling-upgrade": scenario_rolling_upgrade, "capture": scenario_capture}
 
 
 # ----------------------------------------------------------------------------------------------

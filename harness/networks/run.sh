@@ -26,7 +26,7 @@ while (($#)); do
     shift
 done
 
-source "$HERE/../needs-root-net.sh"
+source "$HERE/../needs-root-net.sh" tcpdump
 if [[ -z $BIN ]]; then
     (cd "$ROOT" && swift build -c release --product quorumd) >&2
     BIN="$ROOT/.build/release"

@@ -71,7 +71,8 @@ public struct ControlAdapter: Sendable {
             masterAddress: s.masterIdentity.map(\.endpoint), address: s.identity.address,
             port: Int(s.identity.port), birth: s.identity.birth, instance: String(s.identity.instance, radix: 16),
             uptimeSeconds: uptime.nanosecondsClamped / 1_000_000_000,
-            protocolVersion: Int(s.protocolVersion), clusterProtocolVersion: Int(s.clusterProtocolVersion), protocolBehind: s.protocolBehind)
+            protocolVersion: Int(s.protocolVersion), clusterProtocolVersion: Int(s.clusterProtocolVersion), protocolBehind: s.protocolBehind,
+            noMasterReason: s.noMasterReason?.rawValue)
     }
 
     static func report(_ p: QuorumInstance.PeerStatus) -> PeerReport {

@@ -1,0 +1,28 @@
+/// Why a node has no master, as `status` tells it (`noMasterReason`; `null` with a master).
+public enum NoMasterReason: String, Sendable, CaseIterable {
+    /// In its discovery window, or between one master's end and the next election.
+    case electing
+    /// Too few members are alive for a strict majority of the list.
+    case noQuorum = "no-quorum"
+    /// `--expected-nodes`: a brand-new cluster has not yet seen every expected node.
+    case expectedNodesNotSeen = "expected-nodes-not-seen"
+    /// This node is not on the cluster's list yet (a newcomer waiting to be admitted).
+    case notAdmitted = "not-admitted"
+    /// This node is stepping down as master in order: its slave hook runs before the next
+    /// master may be elected.
+    case handover
+    /// This node left the cluster.
+    case dispatched
+
+    /// One line for the status table.
+    public var explanation: String {
+        switch self {
+        case .electing: "electing (discovery window, or an election under way)"
+        case .noQuorum: "no quorum: too few members alive for a majority"
+        case .expectedNodesNotSeen: "waiting for --expected-nodes to be seen"
+        case .notAdmitted: "not yet admitted to the cluster's list"
+        case .handover: "handing over: this node's slave hook runs before the next election"
+        case .dispatched: "this node left the cluster"
+        }
+    }
+}
