@@ -68,27 +68,6 @@ public enum IneligibleReason: String, Sendable, CaseIterable {
     case checkUnknown = "check-unknown"
 }
 
-/// Why a node has no master, as `status` tells it (`noMasterReason`).
-public enum NoMasterReason: String, Sendable, CaseIterable {
-    /// Still in its discovery window, or between a master's end and the next election.
-    case electing
-    /// Too few members are alive for a majority.
-    case noQuorum = "no-quorum"
-    /// `--expected-nodes`: not every expected node has been seen yet.
-    case expectedNodes = "expected-nodes-not-seen"
-    /// Not admitted to the cluster's list yet.
-    case notAdmitted = "not-admitted"
-    /// No alive member may be master (all in standby, priority 0, failing checks, witnesses).
-    case noEligibleMember = "no-eligible-member"
-    /// A master is stepping down in order (its slave hook runs) before the next one is elected.
-    case handover
-    /// A witness in a cluster whose members do not all speak protocol 3: it cannot tell them
-    /// it never stands, so it keeps out of elections.
-    case featuresInactive = "features-inactive"
-    /// This node left the cluster.
-    case dispatched
-}
-
 extension Eligibility {
     /// The election order among eligible members: higher priority, then the metric.
     static func isPreferred(_ a: (NodeIdentity, Eligibility), over b: (NodeIdentity, Eligibility), metric: Metric) -> Bool {

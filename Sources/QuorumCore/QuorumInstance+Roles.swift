@@ -41,6 +41,7 @@ extension QuorumInstance {
             let master = currentMaster(now: now)
             if let m = master, quorate, role == .discovering,
                let masterID = peers[m.name]?.identity, configuration.metric.isBetter(identity, than: masterID),
+               !preferencesActive(now: now) || wanted(now: now)?.name == name,
                now < startedAt + timing.discoveryWindow + timing.electionTimeout {
                 // A newcomer better than the master by the metric: the master hands over to it,
                 // so it goes straight to master instead of running its slave hook first.
@@ -56,7 +57,8 @@ extension QuorumInstance {
                 cause = .quorumRegained
             }
         }
-        setRole(target, cause: cause, now: now, into: &out)
+        // A witness is where another node would be slave.
+        setRole(target == .slave && eligibility.witness ? .witness : target, cause: cause, now: now, into: &out)
     }
 
     mutating func onHookFinished(_ id: UInt64, now: Instant, into out: inout [Directive]) {
