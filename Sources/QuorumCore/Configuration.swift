@@ -67,6 +67,9 @@ public struct CoreConfiguration: Sendable {
     /// The highest protocol version this node speaks: `WireFormat.version`, lower only to
     /// stand in for an older build in tests.
     public var protocolVersion: UInt8 = WireFormat.version
+    /// This node's priority, preemption, standby, health and witness at start (see
+    /// Eligibility.swift); later changes arrive as `Event.eligibilityChanged`.
+    public var eligibility = Eligibility()
     /// Test only: bring back one fixed hole, to prove the simulator finds it. `nil` in every
     /// real node.
     public var plantedHole: PlantedHole? = nil

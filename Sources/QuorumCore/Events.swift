@@ -18,8 +18,9 @@ public enum Event: Sendable, Equatable {
     case tick
     /// A discovery datagram arrived.
     case datagram(Announce)
-    /// A peer link completed its handshake (a `Hello` from this identity, same cluster).
-    case linkUp(NodeIdentity)
+    /// A peer link completed its handshake (a `Hello` from this identity, same cluster), with
+    /// the protocol versions the peer said it speaks before its hello (nil: only version 1).
+    case linkUp(NodeIdentity, speaks: ProtocolRange? = nil)
     /// A link to `name`'s `instance` is down, or a connection attempt to it failed.
     case linkDown(name: String, instance: UInt64, LinkLoss)
     /// A frame from a connected peer (never `.hello` or `.announce`: those are handshake
@@ -32,6 +33,9 @@ public enum Event: Sendable, Equatable {
     /// The operator asked this node to forget a lost or dispatched node (`quorumctl forget`).
     /// Answered by `Directive.forgetAnswered`.
     case forgetRequested(name: String)
+    /// This node's own eligibility changed (standby, a check's verdict, a reload of priority
+    /// or preemption). A master that may no longer hold the role steps down in order.
+    case eligibilityChanged(Eligibility)
 }
 
 /// The answer to `Event.forgetRequested`.

@@ -8,6 +8,8 @@ public enum Role: String, Sendable, CaseIterable, Codable {
     case noQuorum = "no-quorum"
     /// Left the cluster (graceful leave, or a dispatch on quorum loss).
     case dispatched
+    /// A member that votes but never stands (`--witness`): where another node would be slave.
+    case witness
 }
 
 /// A member of the cluster as the masters record it: its latest identity.
@@ -174,6 +176,9 @@ public enum Message: Sendable, Equatable {
     /// The protocol versions the sender speaks; a link's first frame (protocol 2 and later:
     /// a peer that sends none speaks only version 1).
     case versions(ProtocolRange)
+    /// What the sender says of its own eligibility (protocol 3): sent when a link comes up
+    /// and at once when it changes.
+    case eligibility(Eligibility)
 
     public var kind: String {
         switch self {
@@ -188,6 +193,7 @@ public enum Message: Sendable, Equatable {
         case .forget: "forget"
         case .nameTaken: "nameTaken"
         case .versions: "versions"
+        case .eligibility: "eligibility"
         }
     }
 }

@@ -13,6 +13,12 @@ public enum NoMasterReason: String, Sendable, CaseIterable {
     case handover
     /// This node left the cluster.
     case dispatched
+    /// No alive member may be master: all are in standby, of priority 0, failing their
+    /// checks, or witnesses.
+    case noEligibleMember = "no-eligible-member"
+    /// A witness among members that do not all speak protocol 3: it cannot tell them it never
+    /// stands, so it keeps out of elections.
+    case featuresInactive = "features-inactive"
 
     /// One line for the status table.
     public var explanation: String {
@@ -23,6 +29,8 @@ public enum NoMasterReason: String, Sendable, CaseIterable {
         case .notAdmitted: "not yet admitted to the cluster's list"
         case .handover: "handing over: this node's slave hook runs before the next election"
         case .dispatched: "this node left the cluster"
+        case .noEligibleMember: "no alive member may be master (standby, priority 0, failing checks, witnesses)"
+        case .featuresInactive: "a witness needs every member on protocol 3"
         }
     }
 }

@@ -27,12 +27,21 @@ struct Peer: Sendable {
     /// The protocol version of the link: the highest both sides speak (a peer that has not
     /// said which it speaks speaks version 1).
     var protocolVersion: UInt8 = WireFormat.lowestVersion
+    /// What the peer last said of its eligibility (protocol 3; nil: nothing yet).
+    var eligibility: Eligibility? = nil
+    /// When this process of the peer was first heard, when it was last heard again after
+    /// being lost, and when it last turned eligible (see QuorumInstance+Preferences.swift).
+    let firstHeard: Instant
+    var aliveSince: Instant
+    var eligibleSince: Instant? = nil
 
     init(_ identity: NodeIdentity, linkUp: Bool, now: Instant, timing: Timing) {
         self.identity = identity
         self.linkUp = linkUp
         lost = !linkUp
         lastHeard = now
+        firstHeard = now
+        aliveSince = now
         reconnectAt = now
         reconnectDelay = timing.reconnectMinimum
     }

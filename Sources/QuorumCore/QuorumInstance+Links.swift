@@ -35,7 +35,7 @@ extension QuorumInstance {
         return peers[peerName]?.identity ?? membership.entry(peerName)
     }
 
-    mutating func onLinkUp(_ id: NodeIdentity, now: Instant, into out: inout [Directive]) {
+    mutating func onLinkUp(_ id: NodeIdentity, speaks: ProtocolRange?, now: Instant, into out: inout [Directive]) {
         peers.connecting[id.name] = nil
         if let held = holder(of: id.name), held.instance != id.instance, planted != .duplicateNames || id.name == name {
             if let refusal = refusal(of: id, heldBy: held, now: now) {
@@ -80,6 +80,8 @@ extension QuorumInstance {
             out.append(.notice(.peerConnected(name: id.name, connected: peers.linkedCount)))
         }
         membership.updateIdentity(id)
+        let own = ProtocolRange(lowest: WireFormat.lowestVersion, highest: configuration.protocolVersion)
+        peers[id.name]?.protocolVersion = speaks.flatMap { own.common(with: $0) } ?? WireFormat.lowestVersion
         if membership.stamp == .bootstrap, !membership.isMember(id.name) {
             // Before any master exists, everyone seen counts, also after a restart: a node that
             // has seen others never again starts as a lone cluster of one.
@@ -90,6 +92,9 @@ extension QuorumInstance {
         if changedOnDisk { out.append(.persist(persistent)) }
         // Greet at once: our view of the master and membership reach the newcomer in one round trip.
         sendListIfNeeded(to: id.name, into: &out)
+        if configuration.protocolVersion >= Eligibility.protocolVersion {
+            out.append(.send(.eligibility(eligibility), to: id.name))
+        }
         out.append(.send(.heartbeat(heartbeat(for: id.name, now: now)), to: id.name))
         askForVoteIfCandidate(id.name, now: now, into: &out)
     }

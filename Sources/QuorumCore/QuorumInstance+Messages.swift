@@ -12,6 +12,7 @@ extension QuorumInstance {
         let returned = p.lost
         if p.lost {
             p.lost = false
+            p.aliveSince = now
             out.append(.notice(.peerConnected(name: from, connected: peers.linkedCount)))
         }
         peers[from] = p
@@ -36,6 +37,8 @@ extension QuorumInstance {
         case .versions(let range):
             let own = ProtocolRange(lowest: WireFormat.lowestVersion, highest: configuration.protocolVersion)
             peers[from]?.protocolVersion = own.common(with: range) ?? WireFormat.lowestVersion
+        case .eligibility(let e):
+            onEligibility(e, from: from, now: now)
         case .announce, .hello, .nameTaken:
             break
         }

@@ -41,6 +41,7 @@ extension QuorumInstance {
             let master = currentMaster(now: now)
             if let m = master, quorate, role == .discovering,
                let masterID = peers[m.name]?.identity, configuration.metric.isBetter(identity, than: masterID),
+               joinsAsBetterByMetric(than: m.name, now: now),
                now < startedAt + timing.discoveryWindow + timing.electionTimeout {
                 // A newcomer better than the master by the metric: the master hands over to it,
                 // so it goes straight to master instead of running its slave hook first.
@@ -56,7 +57,16 @@ extension QuorumInstance {
                 cause = .quorumRegained
             }
         }
-        setRole(target, cause: cause, now: now, into: &out)
+        // A witness is where another node would be slave.
+        setRole(target == .slave && eligibility.witness ? .witness : target, cause: cause, now: now, into: &out)
+    }
+
+    /// Whether a newcomer better than the master by the metric takes over at join (as before
+    /// priorities): only within the master's priority. A higher priority waits out the
+    /// master's preempt delay as a slave; a lower one never takes over.
+    func joinsAsBetterByMetric(than master: String, now: Instant) -> Bool {
+        guard preferencesActive(now: now) else { return !eligibility.witness }
+        return eligibility.isEligible && eligibility(of: master)?.priority == eligibility.priority
     }
 
     mutating func onHookFinished(_ id: UInt64, now: Instant, into out: inout [Directive]) {

@@ -89,6 +89,21 @@ extension QuorumInstance {
         public var protocolBehind: [String] = []
         /// Why there is no master; nil when there is one.
         public var noMasterReason: NoMasterReason? = nil
+        /// This node's own eligibility, and why it may not be master (empty when it may).
+        public var eligibility = Eligibility()
+        public var ineligibleReasons: [IneligibleReason] = []
+        /// Whether priorities, standby, checks and witnesses count (every alive member
+        /// speaks protocol 3 and has said where it stands).
+        public var preferencesActive = false
+        /// A member of higher priority waiting out the master's preempt delay.
+        public var pendingPreemption: Preemption? = nil
+    }
+
+    /// A member of higher priority that takes the role from the master once `after` has passed.
+    public struct Preemption: Sendable, Equatable {
+        public var name: String
+        public var priority: UInt8
+        public var after: Duration
     }
 
     public enum PeerState: String, Sendable, Equatable {
@@ -123,11 +138,13 @@ extension QuorumInstance {
             majority: members.count / 2 + 1, connected: connectedCount, lost: lostCount, metric: configuration.metric,
             isMember: isMember, membership: membership.stamp, protocolVersion: configuration.protocolVersion,
             clusterProtocolVersion: clusterProtocolVersion, protocolBehind: protocolBehind,
-            noMasterReason: master == nil ? noMasterReason(quorate: quorate) : nil)
+            noMasterReason: master == nil ? noMasterReason(quorate: quorate, now: now) : nil,
+            eligibility: eligibility, ineligibleReasons: eligibility.ineligibleReasons, preferencesActive: preferencesActive(now: now),
+            pendingPreemption: pendingPreemption(now: now).map { Preemption(name: $0.name, priority: $0.priority, after: $0.at - now) })
     }
 
     /// Why this node has no master, the most fundamental cause first.
-    func noMasterReason(quorate: Bool) -> NoMasterReason {
+    func noMasterReason(quorate: Bool, now: Instant) -> NoMasterReason {
         switch state {
         case .dispatched: return .dispatched
         case .resigning: return .handover
@@ -137,6 +154,8 @@ extension QuorumInstance {
         if !quorate { return .noQuorum }
         if !expectedNodesSeen { return .expectedNodesNotSeen }
         if !isMember { return .notAdmitted }
+        if !anyEligibleMember(now: now) { return .noEligibleMember }
+        if eligibility.witness, !preferencesActive(now: now), wanted(now: now) == nil { return .featuresInactive }
         return .electing
     }
 
@@ -198,13 +217,6 @@ extension QuorumInstance {
     var expectedNodesSeen: Bool {
         guard let n = configuration.expectedNodes, !knewAMaster else { return true }
         return membership.seen.count >= n
-    }
-
-    /// The best alive member by the election order (self included when a member).
-    public func wanted(now: Instant) -> NodeIdentity? {
-        var candidates: [NodeIdentity] = isMember ? [identity] : []
-        for p in peers.alive(now: now) where membership.isMember(p.name) { candidates.append(p.identity) }
-        return configuration.metric.best(of: candidates)
     }
 
     /// When this master's lease ends (`now` when it has none).

@@ -114,6 +114,10 @@ public struct QuorumInstance: Sendable {
     var random: SplitMix64
     /// The wall clock given with the event being handled (see `handle`).
     var wallClockNow: Int64? = nil
+    /// This node's own eligibility, and since when it has been eligible without a break
+    /// (see QuorumInstance+Preferences.swift).
+    public internal(set) var eligibility: Eligibility
+    var eligibleSince: Instant?
 
     var planted: PlantedHole? { configuration.plantedHole }
 
@@ -152,6 +156,8 @@ public struct QuorumInstance: Sendable {
         candidacyNotBefore = now
         peers = PeerTable(timing: configuration.timing, capacity: configuration.maximumPeers)
         random = SplitMix64(seed: seed)
+        eligibility = configuration.eligibility
+        eligibleSince = configuration.eligibility.isEligible ? now : nil
     }
 
     // MARK: Events
@@ -180,8 +186,8 @@ public struct QuorumInstance: Sendable {
             break
         case .datagram(let announce):
             onAnnounce(announce, now: now, into: &out)
-        case .linkUp(let peer):
-            onLinkUp(peer, now: now, into: &out)
+        case .linkUp(let peer, let speaks):
+            onLinkUp(peer, speaks: speaks, now: now, into: &out)
         case .linkDown(let peerName, let instance, let loss):
             onLinkDown(peerName, instance: instance, loss: loss, now: now, into: &out)
         case .message(let message, let from):
@@ -196,6 +202,8 @@ public struct QuorumInstance: Sendable {
                 out.append(.send(.forget(name: peerName), to: m.name))
             }
             out.append(.forgetAnswered(name: peerName, outcome))
+        case .eligibilityChanged(let e):
+            setEligibility(e, now: now, into: &out)
         }
         reconcile(now: now, into: &out)
         return out
@@ -228,7 +236,7 @@ public struct QuorumInstance: Sendable {
                 stepDown(cause: .quorumLost, now: now, into: &out)
             } else if outrankingCluster != nil {
                 stepDown(cause: .superseded, now: now, into: &out)
-            } else if let w = wanted(now: now), w.name != name {
+            } else if wanted(now: now)?.name != name {
                 stepDown(cause: .handover, now: now, into: &out)
             } else {
                 advanceMembership(now: now, into: &out)
@@ -245,7 +253,7 @@ public struct QuorumInstance: Sendable {
         joinOutrankingCluster(now: now, into: &out)
         quorate = isQuorate(now: now)
         resolveCandidacy(now: now, quorate: quorate, into: &out)
-        if case .follower = state, outrankingCluster == nil, settled || knowsCluster, now >= candidacyNotBefore, isMember, expectedNodesSeen, quorate,
+        if case .follower = state, outrankingCluster == nil, settled || knowsCluster, now >= candidacyNotBefore, isMember, expectedNodesSeen, quorate, mayStand(now: now),
            promise.map({ $0.until <= now }) ?? true, wanted(now: now)?.name == name {
             startCandidacy(now: now, into: &out)
             resolveCandidacy(now: now, quorate: quorate, into: &out)
@@ -279,6 +287,7 @@ public struct QuorumInstance: Sendable {
         consider(candidacyNotBefore)
         if let pr = promise { consider(pr.until) }
         if let p = peers.nextChange(after: now) { consider(p) }
+        if let preemption = pendingPreemption(now: now) { consider(preemption.at) }
         switch state {
         case .candidate(let c):
             consider(c.deadline)

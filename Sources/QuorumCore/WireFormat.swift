@@ -18,11 +18,12 @@
 /// Protocol versions: a frame's format version is the version that introduced its type, so
 /// a build that speaks up to version N skips, whole and without error, every frame of a
 /// type it does not know. Version 1 is every type up to `nameTaken`; version 2 adds
-/// `versions`, which a link sends before its `hello` (docs/protocol.md, "Protocol versions").
+/// `versions`, which a link sends before its `hello` (docs/protocol.md, "Protocol versions");
+/// version 3 adds `eligibility` (priority, preemption, standby, health, witness).
 public enum WireFormat {
     public static let magic: (UInt8, UInt8) = (0x51, 0x4D)
     /// The highest protocol version this build speaks.
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
     /// The lowest protocol version this build speaks (and the version of a peer that never
     /// said which it speaks).
     public static let lowestVersion: UInt8 = 1
@@ -37,9 +38,16 @@ public enum WireFormat {
     enum MessageType: UInt8 {
         case announce = 1, hello, heartbeat, voteRequest, voteReply, members, resign, bye, forget, nameTaken
         case versions
+        case eligibility
 
         /// The protocol version that brought this type in: its frames' format version.
-        var since: UInt8 { self == .versions ? 2 : 1 }
+        var since: UInt8 {
+            switch self {
+            case .versions: 2
+            case .eligibility: 3
+            default: 1
+            }
+        }
     }
 
     public enum DecodeResult: Equatable, Sendable {
@@ -121,6 +129,13 @@ public enum WireFormat {
             type = .versions
             payload.u8(range.lowest)
             payload.u8(range.highest)
+        case .eligibility(let e):
+            type = .eligibility
+            payload.u8(e.priority)
+            payload.u8((e.preempt ? 1 : 0) | (e.standby ? 2 : 0) | (e.witness ? 4 : 0))
+            payload.u8(e.health.rawValue)
+            let delay = min(e.preemptDelay, Eligibility.maximumPreemptDelay)
+            payload.u32(UInt32(clamping: delay.nanosecondsClamped / 1_000_000))
         }
         var frame = [UInt8]()
         frame.reserveCapacity(headerSize + payload.bytes.count)
@@ -230,6 +245,16 @@ public enum WireFormat {
             let highest = try r.u8()
             guard lowest >= 1, lowest <= highest else { throw .badValue("protocol version range", Int(lowest) << 8 | Int(highest)) }
             message = .versions(ProtocolRange(lowest: lowest, highest: highest))
+        case .eligibility:
+            let priority = try r.u8()
+            let flags = try r.u8()
+            guard flags & ~7 == 0 else { throw .badValue("eligibility flags", Int(flags)) }
+            let healthValue = try r.u8()
+            guard let health = Eligibility.Health(rawValue: healthValue) else { throw .badValue("health", Int(healthValue)) }
+            let delay = try r.u32()
+            guard Duration.milliseconds(Int64(delay)) <= Eligibility.maximumPreemptDelay else { throw .badValue("preempt delay", Int(delay)) }
+            message = .eligibility(Eligibility(priority: priority, preempt: flags & 1 != 0, preemptDelay: .milliseconds(Int64(delay)),
+                                               standby: flags & 2 != 0, health: health, witness: flags & 4 != 0))
         }
         guard r.isAtEnd else { throw .trailingBytes(r.remaining) }
         return .message(message, consumed: total)
@@ -283,6 +308,9 @@ extension Role {
         case .slave: 2
         case .noQuorum: 3
         case .dispatched: 4
+        // Older builds know no witness role: it is a slave to them (the witness bit travels
+        // in its eligibility frame).
+        case .witness: 2
         }
     }
 
@@ -307,6 +335,9 @@ struct ByteWriter {
     mutating func u16(_ v: UInt16) {
         bytes.append(UInt8(truncatingIfNeeded: v >> 8))
         bytes.append(UInt8(truncatingIfNeeded: v))
+    }
+    mutating func u32(_ v: UInt32) {
+        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
     }
     mutating func u64(_ v: UInt64) {
         for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
@@ -353,6 +384,11 @@ struct ByteReader {
     mutating func u16() throws(WireError) -> UInt16 {
         let s = try take(2)
         return UInt16(s[s.startIndex]) << 8 | UInt16(s[s.startIndex + 1])
+    }
+    mutating func u32() throws(WireError) -> UInt32 {
+        var v: UInt32 = 0
+        for b in try take(4) { v = v << 8 | UInt32(b) }
+        return v
     }
     mutating func u64() throws(WireError) -> UInt64 {
         var v: UInt64 = 0

@@ -61,14 +61,18 @@ extension World {
             fail(.unreachable, after: config.timing.connectTimeout)
         case .running:
             if cut { return fail(.unreachable, after: config.timing.connectTimeout) }
-            guard let a = slots[i].instance?.identity, let b = slots[j].instance?.identity else { return }
+            guard let nodeA = slots[i].instance, let nodeB = slots[j].instance else { return }
+            let (a, b) = (nodeA.identity, nodeB.identity)
+            func speaks(_ node: QuorumInstance) -> ProtocolRange {
+                ProtocolRange(lowest: WireFormat.lowestVersion, highest: node.configuration.protocolVersion)
+            }
             let id = nextLinkID
             nextLinkID += 1
             links[Pair(from: i, to: j)] = id
             links[Pair(from: j, to: i)] = id
             let t = now + randomDelay()
-            queue.push(at: t, .event(node: i, generation: gen, .linkUp(b)))
-            queue.push(at: t, .event(node: j, generation: slots[j].generation, .linkUp(a)))
+            queue.push(at: t, .event(node: i, generation: gen, .linkUp(b, speaks: speaks(nodeB))))
+            queue.push(at: t, .event(node: j, generation: slots[j].generation, .linkUp(a, speaks: speaks(nodeA))))
         }
     }
 

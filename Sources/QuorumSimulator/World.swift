@@ -226,7 +226,7 @@ struct World {
             slots[i].followed = claim
             slots[i].followedSince = now
         }
-        if case .linkUp(let peer) = event, !directives.contains(where: { if case .refuseLink = $0 { true } else { false } }) {
+        if case .linkUp(let peer, _) = event, !directives.contains(where: { if case .refuseLink = $0 { true } else { false } }) {
             processes[node.identity.instance]?.linked.insert(peer.instance)
         }
         // The status epoch, read after every event that changed something visible (a quiet

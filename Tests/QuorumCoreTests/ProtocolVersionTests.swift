@@ -9,7 +9,7 @@ struct ProtocolVersionTests {
         NodeIdentity(name: name, instance: UInt64(port), address: "127.0.0.1", port: port, birth: 1_000 + Int64(port))
     }
 
-    @Test("the cluster speaks the lowest version of its members: one that sent no versions frame, or was never linked, counts as 1")
+    @Test("the cluster speaks the lowest version of its members: one that sent no versions frame, or was never linked, counts as 1; the link-up carries what the peer said")
     func clusterVersion() {
         let a = Self.identity("A", port: 1), b = Self.identity("B", port: 2), c = Self.identity("C", port: 3)
         let list = MembershipList(epoch: 5, version: 1, members: [a, b, c], cluster: 7)
@@ -22,16 +22,16 @@ struct ProtocolVersionTests {
         #expect(s.clusterProtocolVersion == 1 && s.protocolBehind == ["B", "C"], "no member heard yet")
 
         now = now + .milliseconds(5)
-        _ = node.handle(.linkUp(b), now: now)
-        _ = node.handle(.message(.versions(ProtocolRange(lowest: 1, highest: 2)), from: "B"), now: now)
+        _ = node.handle(.linkUp(b, speaks: ProtocolRange(lowest: 1, highest: WireFormat.version)), now: now)
         _ = node.handle(.linkUp(c), now: now)
         s = node.status(now: now)
         #expect(s.clusterProtocolVersion == 1 && s.protocolBehind == ["C"], "C sent no versions frame: an older build")
-        #expect(node.peerStatuses(now: now).map(\.protocolVersion) == [2, 1])
+        #expect(node.peerStatuses(now: now).map(\.protocolVersion) == [WireFormat.version, 1])
 
+        // A versions frame after the hello (an older shell's order) still counts.
         _ = node.handle(.message(.versions(ProtocolRange(lowest: 1, highest: 9)), from: "C"), now: now)
         s = node.status(now: now)
-        #expect(s.clusterProtocolVersion == 2 && s.protocolBehind.isEmpty, "a newer build speaks this node's highest with it")
+        #expect(s.clusterProtocolVersion == WireFormat.version && s.protocolBehind.isEmpty, "a newer build speaks this node's highest with it")
 
         // C comes back as another process of an older build: its new link speaks 1 again.
         var c2 = c

@@ -1,4 +1,5 @@
 import QuorumControl
+import QuorumCore
 import Testing
 
 /// A rolling upgrade: real processes of two protocol versions in one cluster. A build stands
@@ -41,13 +42,14 @@ extension IntegrationTests {
                     #expect(s.protocolVersion == 1 && s.clusterProtocolVersion == 1 && s.protocolBehind == [])
                 }
 
+                let current = Int(WireFormat.version)
                 // Slaves first, the master last: its leave is the one planned handover.
                 for (step, name) in ["B", "C", "A"].enumerated() {
                     try c.stop(name)
                     _ = try await c.waitForExit(name)
                     try c.start(name)
                     let upgraded = Set(["B", "C", "A"].prefix(step + 1))
-                    try await c.waitUntil("\(name) is back on protocol 2 and all three agree on one master") {
+                    try await c.waitUntil("\(name) is back on the current protocol and all three agree on one master") {
                         let statuses = try await watch.look(c, names)
                         guard statuses.count == 3, let master = statuses.values.first(where: { $0.role == "master" })?.name else { return false }
                         guard await c.agree(master: master, members: names, clusterSize: 3, lost: 0) else { return false }
@@ -55,7 +57,7 @@ extension IntegrationTests {
                         let older = names.filter { !upgraded.contains($0) }
                         for (n, s) in statuses {
                             if upgraded.contains(n) {
-                                guard s.protocolVersion == 2, s.clusterProtocolVersion == (older.isEmpty ? 2 : 1), s.protocolBehind == older else { return false }
+                                guard s.protocolVersion == current, s.clusterProtocolVersion == (older.isEmpty ? current : 1), s.protocolBehind == older else { return false }
                             } else {
                                 guard s.protocolVersion == 1, s.clusterProtocolVersion == 1, s.protocolBehind == [] else { return false }
                             }
@@ -65,7 +67,7 @@ extension IntegrationTests {
                 }
                 #expect(watch.masters == ["A", "B"], "the master changed only when it was upgraded: \(watch.masters)")
                 let peers = try #require(await c.peers("B"))
-                #expect(peers.map(\.protocolVersion) == [2, 2], "every link speaks 2 once all are upgraded")
+                #expect(peers.map(\.protocolVersion) == [current, current], "every link speaks \(current) once all are upgraded")
                 let table = try await c.quorumctl("B", ["status"])
                 #expect(table.standardOutput.contains("protocol:"), "\(table)")
             }

@@ -248,7 +248,7 @@ final class CoreAdapter: TransportDelegate {
             return []
         }
         if transport.settleCrossedLinks(link, peer) { return [] }
-        let directives = node.handle(.linkUp(peer), now: now(), wallClock: BootClock.wallClockMilliseconds())
+        let directives = node.handle(.linkUp(peer, speaks: link.peerVersions), now: now(), wallClock: BootClock.wallClockMilliseconds())
         core = node
         let refused = directives.contains {
             if case .refuseLink(let id, _) = $0 { id.name == peer.name && id.instance == peer.instance } else { false }
@@ -260,8 +260,6 @@ final class CoreAdapter: TransportDelegate {
             link.closeQuietly()
         } else if !refused {
             transport.install(link, as: peer)
-            // The versions it sent before its hello: the core learns them as its first frame.
-            if let range = link.peerVersions { enqueue(.event(.message(.versions(range), from: peer.name))) }
         }
         admitting = (link, peer)
         defer { admitting = nil }

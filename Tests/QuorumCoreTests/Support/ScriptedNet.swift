@@ -216,7 +216,7 @@ struct ScriptedNet {
         }
         for d in directives { carryOut(d, from: i) }
         // A link the core did not refuse is installed: frames on it now reach the core.
-        if case .linkUp(let id) = event, let j = processes.indices.first(where: { processes[$0].identity == id }),
+        if case .linkUp(let id, _) = event, let j = processes.indices.first(where: { processes[$0].identity == id }),
            !directives.contains(where: { if case .refuseLink(id, _) = $0 { true } else { false } }) {
             // It replaces the link to any other process of that name, as the daemon's link table does.
             accepted = accepted.filter { !($0[0] == i && $0[1] != j && processes[$0[1]].identity.name == id.name) }
@@ -225,6 +225,11 @@ struct ScriptedNet {
     }
 
     /// The process named `name` whose link `i` has taken (at most one per name).
+    /// The protocol versions process `i` speaks, as its link's first frame says.
+    private func speaks(_ i: Int) -> ProtocolRange {
+        ProtocolRange(lowest: WireFormat.lowestVersion, highest: processes[i].core?.configuration.protocolVersion ?? WireFormat.version)
+    }
+
     private func peer(of i: Int, named name: String) -> Int? {
         links.filter { $0.contains(i) }.map { $0[0] == i ? $0[1] : $0[0] }
             .first { processes[$0].identity.name == name && accepted.contains([i, $0]) }
@@ -242,8 +247,8 @@ struct ScriptedNet {
             if let j, processes[j].side == processes[i].side {
                 if processes[j].running {
                     links.insert([min(i, j), max(i, j)])
-                    push(at: now + 1_000_000, .deliver(to: i, .linkUp(processes[j].identity)))
-                    push(at: now + 1_000_000, .deliver(to: j, .linkUp(me)))
+                    push(at: now + 1_000_000, .deliver(to: i, .linkUp(processes[j].identity, speaks: speaks(j))))
+                    push(at: now + 1_000_000, .deliver(to: j, .linkUp(me, speaks: speaks(i))))
                 } else {
                     push(at: now + 1_000_000, .deliver(to: i, .linkDown(name: target.name, instance: target.instance, .refused)))
                 }
