@@ -34,6 +34,9 @@ struct Peer: Sendable {
     let firstHeard: Instant
     var aliveSince: Instant
     var eligibleSince: Instant? = nil
+    /// Whether our eligibility went out on this link after the peer was heard on it (a frame
+    /// sent before the peer took the link may be lost).
+    var eligibilitySent = false
 
     init(_ identity: NodeIdentity, linkUp: Bool, now: Instant, timing: Timing) {
         self.identity = identity

@@ -74,6 +74,7 @@ extension QuorumInstance {
             if p.heardOnLink { p.reconnectDelay = timing.reconnectMinimum }
             p.heardOnLink = false
             p.membershipSent = nil
+            p.eligibilitySent = false
             peers[id.name] = p
         } else {
             peers[id.name] = Peer(id, linkUp: true, now: now, timing: timing)

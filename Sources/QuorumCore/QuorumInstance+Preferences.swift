@@ -4,15 +4,15 @@
 /// eligibility can only delay an election (votes go to a node that does not stand), never
 /// make two masters.
 extension QuorumInstance {
-    /// Whether the preferences count: this node and every alive member speak protocol 3 and
-    /// have said where they stand. Until then the cluster elects as an older build does (the
-    /// best alive member by the metric), so a rolling upgrade changes nothing midway.
+    /// Whether the preferences count: this node and every alive member speak protocol 3.
+    /// Until then the cluster elects as an older build does (the best alive member by the
+    /// metric), so a rolling upgrade changes nothing midway. A member of protocol 3 that has
+    /// not yet said where it stands (its link just came up) counts as not eligible for that
+    /// moment: switching the whole order back to the metric instead could make a master hand
+    /// over needlessly.
     func preferencesActive(now: Instant) -> Bool {
         guard configuration.protocolVersion >= Eligibility.protocolVersion else { return false }
-        for p in peers.alive(now: now) where membership.isMember(p.name) {
-            if p.protocolVersion < Eligibility.protocolVersion || p.eligibility == nil { return false }
-        }
-        return true
+        return !peers.alive(now: now).contains { membership.isMember($0.name) && $0.protocolVersion < Eligibility.protocolVersion }
     }
 
     /// What `name` last said of its eligibility (this node's own for its name).

@@ -118,6 +118,8 @@ extension QuorumInstance {
         public var silence: Duration?
         /// The protocol version of the link to it, if it was linked in this process's life.
         public var protocolVersion: UInt8? = nil
+        /// What it last said of its eligibility (protocol 3), if anything.
+        public var eligibility: Eligibility? = nil
     }
 
     /// A snapshot for `quorumctl status`. Call `handle(.tick, now:)` first so that an ended
@@ -177,7 +179,8 @@ extension QuorumInstance {
     public func peerStatuses(now: Instant) -> [PeerStatus] {
         var result: [PeerStatus] = peers.ordered.map { p in
             PeerStatus(identity: p.identity, state: peers.isAlive(p, now: now) ? .connected : .lost,
-                       isMember: membership.isMember(p.name), silence: now - p.lastHeard, protocolVersion: p.protocolVersion)
+                       isMember: membership.isMember(p.name), silence: now - p.lastHeard, protocolVersion: p.protocolVersion,
+                       eligibility: p.eligibility)
         }
         // Members we know only from the list (never heard in this process's life).
         for m in membership.members where m.name != name && peers[m.name] == nil {

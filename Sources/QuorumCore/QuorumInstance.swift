@@ -315,7 +315,12 @@ public struct QuorumInstance: Sendable {
         // is enough, which saves a third of an idle cluster's traffic and wake-ups.
         let master = currentMaster(now: now)?.name
         let everyone = heldEpoch != nil || master == nil || lease.sequence % 2 == 0
+        let sendsEligibility = configuration.protocolVersion >= Eligibility.protocolVersion
         for p in peers.ordered where p.linkUp {
+            if sendsEligibility, p.heardOnLink, !p.eligibilitySent {
+                out.append(.send(.eligibility(eligibility), to: p.name))
+                peers[p.name]?.eligibilitySent = true
+            }
             guard everyone || p.name == master || p.following?.name == nil || p.following?.name == p.name else { continue }
             out.append(.send(.heartbeat(heartbeat(for: p.name, now: now)), to: p.name))
         }

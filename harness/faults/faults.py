@@ -128,7 +128,16 @@ def make_bridge(bridge):
 
 
 def add_namespace(ns, veth, bridge):
-    """Namespace `ns` whose eth0 is the far end of `veth`, a port of `bridge` (no address yet)."""
+    """Namespace `ns` whose eth0 is the far end of `veth`, a port of `bridge` (no address yet).
+    A namespace is freed asynchronously after `ip netns del`, so the veth of the one a
+    previous scenario used may still exist for a moment: it is deleted (its pair with it) and
+    waited for, within a bound."""
+    deadline = time.monotonic() + 5
+    while os.path.exists("/sys/class/net/" + veth):
+        run(["ip", "link", "del", veth], check=False)
+        if time.monotonic() > deadline:
+            raise RuntimeError("the old %s did not go away within 5 s" % veth)
+        time.sleep(0.01)
     run(["ip", "netns", "add", ns])
     run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
     run(["ip", "link", "set", veth, "master", bridge, "up"])
