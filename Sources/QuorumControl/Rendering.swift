@@ -41,6 +41,14 @@ extension StatusReport {
             }
             rows.append(("protocol", text))
         }
+        if witness == true {
+            rows.append(("witness", "yes (votes, never master, runs no hook)"))
+        } else if let eligible {
+            let reasons = ineligibleReasons ?? []
+            rows.append(("eligible", eligible ? "yes" : "no (\(reasons.joined(separator: ", ")))"))
+        }
+        if let priority, witness != true { rows.append(("priority", String(priority))) }
+        if let preemption { rows.append(("preemption", preemption)) }
         if broadcastDiscovery == false { rows.append(("discovery", "seeds only (broadcast off)")) }
         if let seeds, !seeds.isEmpty {
             let connected = seeds.filter { $0.state == "connected" }.count

@@ -58,8 +58,19 @@ public struct StatusReport: Codable, Equatable, Sendable {
     /// What the operator should fix (for example seeds without a cluster key).
     public var warnings: [String]?
     /// Why there is no master (`no-quorum`, `expected-nodes-not-seen`, `not-admitted`,
-    /// `handover`, `electing`, `dispatched`); `null` when there is one.
+    /// `handover`, `electing`, `dispatched`, `no-eligible-member`, `features-inactive`);
+    /// `null` when there is one.
     public var noMasterReason: String?
+    /// Whether this node may be master now, and why not (`witness`, `priority-0`, `standby`,
+    /// `check-failing`, `check-unknown`; empty when it may).
+    public var eligible: Bool?
+    public var ineligibleReasons: [String]?
+    /// `--priority` (0: never master).
+    public var priority: Int?
+    /// Whether this node is a witness (`--witness`).
+    public var witness: Bool?
+    /// A member of higher priority waiting to take over: `C (priority 200) takes over in 7s`.
+    public var preemption: String?
 
     public init(
         name: String, cluster: String, role: String, master: String?, quorate: Bool, epoch: UInt64,
@@ -68,7 +79,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
         instance: String? = nil, uptimeSeconds: Int64? = nil, dispatched: Int? = nil,
         protocolVersion: Int? = nil, clusterProtocolVersion: Int? = nil, protocolBehind: [String]? = nil,
         seeds: [SeedReport]? = nil, broadcastDiscovery: Bool? = nil, warnings: [String]? = nil,
-        noMasterReason: String? = nil
+        noMasterReason: String? = nil, eligible: Bool? = nil, ineligibleReasons: [String]? = nil,
+        priority: Int? = nil, witness: Bool? = nil, preemption: String? = nil
     ) {
         self.name = name
         self.cluster = cluster
@@ -95,13 +107,18 @@ public struct StatusReport: Codable, Equatable, Sendable {
         self.broadcastDiscovery = broadcastDiscovery
         self.warnings = warnings
         self.noMasterReason = noMasterReason
+        self.eligible = eligible
+        self.ineligibleReasons = ineligibleReasons
+        self.priority = priority
+        self.witness = witness
+        self.preemption = preemption
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, cluster, role, master, quorate, epoch, clusterSize, majority, connected, lost, metric
         case masterAddress, address, port, birth, instance, uptimeSeconds, dispatched
         case protocolVersion, clusterProtocolVersion, protocolBehind, seeds, broadcastDiscovery, warnings
-        case noMasterReason
+        case noMasterReason, eligible, ineligibleReasons, priority, witness, preemption
     }
 
     public init(from decoder: any Decoder) throws {
@@ -131,6 +148,11 @@ public struct StatusReport: Codable, Equatable, Sendable {
         broadcastDiscovery = try c.decodeIfPresent(Bool.self, forKey: .broadcastDiscovery)
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings)
         noMasterReason = try c.decodeIfPresent(String.self, forKey: .noMasterReason)
+        eligible = try c.decodeIfPresent(Bool.self, forKey: .eligible)
+        ineligibleReasons = try c.decodeIfPresent([String].self, forKey: .ineligibleReasons)
+        priority = try c.decodeIfPresent(Int.self, forKey: .priority)
+        witness = try c.decodeIfPresent(Bool.self, forKey: .witness)
+        preemption = try c.decodeIfPresent(String.self, forKey: .preemption)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -160,6 +182,11 @@ public struct StatusReport: Codable, Equatable, Sendable {
         try c.encodeOrNull(broadcastDiscovery, forKey: .broadcastDiscovery)
         try c.encodeOrNull(warnings, forKey: .warnings)
         try c.encodeOrNull(noMasterReason, forKey: .noMasterReason)
+        try c.encodeOrNull(eligible, forKey: .eligible)
+        try c.encodeOrNull(ineligibleReasons, forKey: .ineligibleReasons)
+        try c.encodeOrNull(priority, forKey: .priority)
+        try c.encodeOrNull(witness, forKey: .witness)
+        try c.encodeOrNull(preemption, forKey: .preemption)
     }
 }
 

@@ -72,7 +72,9 @@ public struct ControlAdapter: Sendable {
             port: Int(s.identity.port), birth: s.identity.birth, instance: String(s.identity.instance, radix: 16),
             uptimeSeconds: uptime.nanosecondsClamped / 1_000_000_000,
             protocolVersion: Int(s.protocolVersion), clusterProtocolVersion: Int(s.clusterProtocolVersion), protocolBehind: s.protocolBehind,
-            noMasterReason: s.noMasterReason?.rawValue)
+            noMasterReason: s.noMasterReason?.rawValue, eligible: s.ineligibleReasons.isEmpty,
+            ineligibleReasons: s.ineligibleReasons.map(\.rawValue), priority: Int(s.eligibility.priority), witness: s.eligibility.witness,
+            preemption: s.pendingPreemption.map { "\($0.name) (priority \($0.priority)) takes over in \($0.after.secondsText)s" })
     }
 
     static func report(_ p: QuorumInstance.PeerStatus) -> PeerReport {

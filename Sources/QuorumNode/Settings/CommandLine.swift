@@ -1,4 +1,5 @@
 import ArgumentParser
+import QuorumCore
 
 /// quorumd's command line as swift-argument-parser sees it. Every value is taken as text
 /// and checked by ``NodeSettings/parse(arguments:environment:hostname:readFile:)``, so that
@@ -71,6 +72,14 @@ struct QuorumdArguments: ParsableCommand {
     var discoveryInterface: String?
     @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics at http://ADDR:PORT/metrics (127.0.0.1:9170, [::1]:9170, :9170 for every address; off by default).", valueName: "addr:port"))
     var metricsListen: String?
+    @Option(name: .customLong("priority"), help: ArgumentHelp("0-255, higher preferred as master; 0: never master, still votes (default \(Eligibility.defaultPriority)).", valueName: "n"))
+    var priority: String?
+    @Option(name: .customLong("preempt"), help: ArgumentHelp("yes: a member of higher priority takes the role from this node while it is master, after --preempt-delay; no: it waits for the next failover (default yes; the master's own value decides).", valueName: "yes|no"))
+    var preempt: String?
+    @Option(name: .customLong("preempt-delay"), help: ArgumentHelp("How long a member of higher priority must have been alive and eligible before it takes over from this master: 0 to 3600s, such as 500ms or 10s (default \(Eligibility.defaultPreemptDelay.components.seconds)s).", valueName: "duration"))
+    var preemptDelay: String?
+    @Flag(name: .customLong("witness"), help: "Vote and count, but never be master and run no hook (the third member of a two-node cluster).")
+    var witness = false
     @Option(name: .customLong("config"), help: ArgumentHelp("Read settings from this file; may be repeated, later files win; flags win over files.", valueName: "file"))
     var config: [String] = []
     @Option(name: .customLong("config-dir"), help: ArgumentHelp("Read DIR/quorum.conf and then DIR/NAME.conf, each when it exists, at start and at every reload (below --config files and flags).", valueName: "dir"))
@@ -105,6 +114,10 @@ struct QuorumdArguments: ParsableCommand {
         put(.controlSocket, controlSocket, .flag("--control-socket"))
         put(.stateDir, stateDir, .flag("--state-dir"))
         put(.metricsListen, metricsListen, .flag("--metrics-listen"))
+        put(.priority, priority, .flag("--priority"))
+        put(.preempt, preempt, .flag("--preempt"))
+        put(.preemptDelay, preemptDelay, .flag("--preempt-delay"))
+        if witness { put(.witness, "true", .flag("--witness")) }
         return values
     }
 }
@@ -131,6 +144,9 @@ enum SettingKey: String, CaseIterable {
     case peerResolveInterval = "peer-resolve-interval"
     case discoveryInterface = "discovery-interface"
     case metricsListen = "metrics-listen"
+    case priority, preempt
+    case preemptDelay = "preempt-delay"
+    case witness
 
     /// A key whose values add up (repeated, or comma-separated) instead of replacing.
     var isRepeatable: Bool { self == .peer }

@@ -143,6 +143,16 @@ extension NodeSettings {
         settings.keyFile = try value(.keyFile).map(path)
         settings.hookTimeout = try value(.hookTimeout).map(seconds) ?? Defaults.hookTimeout
         settings.metricsListen = try value(.metricsListen).map(metricsEndpoint)
+        settings.priority = try value(.priority).map(priority) ?? Eligibility.defaultPriority
+        settings.preempt = try value(.preempt).map(boolean) ?? true
+        settings.preemptDelay = try value(.preemptDelay).map(delay) ?? Eligibility.defaultPreemptDelay
+        settings.witness = try value(.witness).map(boolean) ?? false
+        if settings.witness {
+            // A witness is never master and runs nothing: a hook or a priority would be ignored.
+            for (key, flag) in [(SettingKey.masterHook, "--master-hook"), (.slaveHook, "--slave-hook"), (.priority, "--priority")] where value(key) != nil {
+                throw SettingsError("--witness cannot be combined with \(flag)")
+            }
+        }
 
         if let given = value(.controlSocket) {
             settings.controlSocket = try socketPath(given)
@@ -288,6 +298,24 @@ extension NodeSettings {
             throw .badValue(value.source, "'\(value.text)' is not a node count: use a whole number of at least 1")
         }
         return count
+    }
+
+    /// A priority, 0 to 255.
+    static func priority(_ value: SettingValue) throws(SettingsError) -> UInt8 {
+        guard let n = UInt8(value.text) else {
+            throw .badValue(value.source, "'\(value.text)' is not a priority: use a whole number from 0 (never master) to 255")
+        }
+        return n
+    }
+
+    /// A delay written `500ms`, `10s` or plain seconds (`2.5`), from 0 to an hour.
+    static func delay(_ value: SettingValue) throws(SettingsError) -> Duration {
+        let text = value.text
+        let (number, scale): (Substring, Double) = text.hasSuffix("ms") ? (text.dropLast(2), 1) : (text.hasSuffix("s") ? (text.dropLast(), 1000) : (Substring(text), 1000))
+        guard let n = Double(number), n.isFinite, n >= 0, n * scale <= Eligibility.maximumPreemptDelay.milliseconds else {
+            throw .badValue(value.source, "'\(text)' is not a delay from 0 to 3600s (such as 500ms, 10s or 2.5)")
+        }
+        return .milliseconds(Int64((n * scale).rounded()))
     }
 
     /// Seconds, whole or decimal (`30`, `2.5`), more than zero and at most a day.

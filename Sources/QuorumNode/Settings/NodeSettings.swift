@@ -48,6 +48,11 @@ public struct NodeSettings: Sendable, Equatable {
     public var stateDirectory: String
     /// `--metrics-listen`: where `/metrics` is served (host literal, port); nil: off.
     public var metricsListen: MetricsEndpoint? = nil
+    /// `--priority` (0: never master), `--preempt`, `--preempt-delay`, `--witness`.
+    public var priority: UInt8 = Eligibility.defaultPriority
+    public var preempt: Bool = true
+    public var preemptDelay: Duration = Eligibility.defaultPreemptDelay
+    public var witness: Bool = false
     /// The `--config` files read, in order (later files win over earlier ones).
     public var configFiles: [String] = []
     /// The highest protocol version the node speaks. Tests set `QUORUM_TEST_PROTOCOL` to
@@ -91,6 +96,7 @@ public struct NodeSettings: Sendable, Equatable {
         configuration.expectedNodes = expectedNodes
         configuration.tieBreaker = tieBreaker
         configuration.protocolVersion = protocolVersion
+        configuration.eligibility = Eligibility(priority: priority, preempt: preempt, preemptDelay: preemptDelay, witness: witness)
         return configuration
     }
 }
@@ -140,6 +146,8 @@ extension NodeSettings: CustomStringConvertible {
             ("peer-resolve-interval", Self.format(peerResolveInterval)),
             ("discovery-interface", discoveryInterface ?? ""),
             ("metrics-listen", metricsListen?.description ?? ""),
+            ("priority", "\(priority)"), ("preempt", preempt ? "yes" : "no"),
+            ("preempt-delay", Self.format(preemptDelay)), ("witness", witness ? "true" : "false"),
         ]
     }
 
