@@ -9,7 +9,7 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var name: String
     /// The cluster name it belongs to.
     public var cluster: String
-    /// `discovering`, `master`, `slave`, `no-quorum` or `dispatched`.
+    /// `discovering`, `master`, `slave`, `no-quorum`, `dispatched`, or `witness`.
     public var role: String
     /// The master's name, `nil` (JSON `null`) when there is none.
     public var master: String?
