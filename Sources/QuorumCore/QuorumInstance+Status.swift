@@ -91,7 +91,7 @@ extension QuorumInstance {
         public var noMasterReason: NoMasterReason? = nil
         /// This node's own eligibility, and why it may not be master (empty when it may).
         public var eligibility = Eligibility()
-        public var ineligibleReasons: [IneligibleReason] = []
+        public var ineligibleReasons: [IneligibleReason] { eligibility.ineligibleReasons }
         /// Whether priorities, standby, checks and witnesses count (every alive member
         /// speaks protocol 3 and has said where it stands).
         public var preferencesActive = false
@@ -141,7 +141,7 @@ extension QuorumInstance {
             isMember: isMember, membership: membership.stamp, protocolVersion: configuration.protocolVersion,
             clusterProtocolVersion: clusterProtocolVersion, protocolBehind: protocolBehind,
             noMasterReason: master == nil ? noMasterReason(quorate: quorate, now: now) : nil,
-            eligibility: eligibility, ineligibleReasons: eligibility.ineligibleReasons, preferencesActive: preferencesActive(now: now),
+            eligibility: eligibility, preferencesActive: preferencesActive(now: now),
             pendingPreemption: pendingPreemption(now: now).map { Preemption(name: $0.name, priority: $0.priority, after: $0.at - now) })
     }
 

@@ -1,0 +1,104 @@
+/// The byte-level writer and reader the wire format is built from: big-endian integers,
+/// length-prefixed text, names and identities. Every read is bounded and throws, never traps.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u16(_ v: UInt16) {
+        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: v))
+    }
+    mutating func u32(_ v: UInt32) {
+        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
+    }
+    mutating func u64(_ v: UInt64) {
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
+    }
+    mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
+    mutating func optionalU64(_ v: UInt64?) {
+        if let v {
+            u8(1)
+            u64(v)
+        } else {
+            u8(0)
+        }
+    }
+    /// A string of at most 255 bytes; longer ones are cut (callers validate names first).
+    mutating func string(_ s: String) {
+        let utf8 = Array(s.utf8.prefix(255))
+        u8(UInt8(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+    mutating func identity(_ id: NodeIdentity) {
+        string(id.name)
+        u64(id.instance)
+        string(id.address)
+        u16(id.port)
+        i64(id.birth)
+    }
+}
+
+struct ByteReader {
+    let bytes: [UInt8]
+    var offset = 0
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    var isAtEnd: Bool { offset == bytes.count }
+    var remaining: Int { bytes.count - offset }
+
+    mutating func take(_ n: Int) throws(WireError) -> ArraySlice<UInt8> {
+        guard n >= 0, remaining >= n else { throw .truncated }
+        defer { offset += n }
+        return bytes[offset..<(offset + n)]
+    }
+    mutating func u8() throws(WireError) -> UInt8 { try take(1).first! }
+    mutating func u16() throws(WireError) -> UInt16 {
+        let s = try take(2)
+        return UInt16(s[s.startIndex]) << 8 | UInt16(s[s.startIndex + 1])
+    }
+    mutating func u32() throws(WireError) -> UInt32 {
+        var v: UInt32 = 0
+        for b in try take(4) { v = v << 8 | UInt32(b) }
+        return v
+    }
+    mutating func u64() throws(WireError) -> UInt64 {
+        var v: UInt64 = 0
+        for b in try take(8) { v = v << 8 | UInt64(b) }
+        return v
+    }
+    mutating func i64() throws(WireError) -> Int64 { Int64(bitPattern: try u64()) }
+    mutating func optionalU64() throws(WireError) -> UInt64? {
+        switch try u8() {
+        case 0: return nil
+        case 1: return try u64()
+        case let other: throw .badValue("optional flag", Int(other))
+        }
+    }
+    mutating func text(maximum: Int) throws(WireError) -> String {
+        let n = Int(try u8())
+        guard n <= maximum else { throw .tooLong("text", n) }
+        let slice = try take(n)
+        guard let s = String(validating: slice, as: UTF8.self) else { throw .badText }
+        return s
+    }
+    mutating func name() throws(WireError) -> String {
+        let s = try text(maximum: Names.maximumLength)
+        guard Names.isValid(s) else { throw .badName }
+        return s
+    }
+    mutating func identity() throws(WireError) -> NodeIdentity {
+        let name = try name()
+        let instance = try u64()
+        let address = try text(maximum: WireFormat.maximumAddressLength)
+        let port = try u16()
+        let birth = try i64()
+        return NodeIdentity(name: name, instance: instance, address: address, port: port, birth: birth)
+    }
+    mutating func identities(count: Int) throws(WireError) -> [NodeIdentity] {
+        var list: [NodeIdentity] = []
+        list.reserveCapacity(count)
+        for _ in 0..<count { list.append(try identity()) }
+        return list
+    }
+}
