@@ -15,6 +15,16 @@ files and that a node that moves to a new address under its name re-enters.
   capture      a keyed cluster forms, leaves and fails over while tcpdump records each port: no
                node name and no cluster name appears in any packet; the same run without the key
                must show them (so the check can fail)
+  witness-crash-master, witness-crash-slave, witness-cut-link, witness-down
+               a two-node cluster with a witness: A (q1) and B (q2) normal, W (q3) `--witness`,
+               IPv4 broadcast discovery. All three agree on a master, A or B, W's role "witness".
+               Then, on a fresh cluster each: the master killed (the other takes over, W follows
+               it); the slave killed (the master stays); the link between A and B alone cut by
+               nftables in their namespaces (one of them stays master, W follows it; healed,
+               all agree); W killed (A and B, 2 of 3, keep their master; W back, still the
+               same). A thread samples every live node's status every 20 ms all along and fails
+               the scenario on two masters in one round, two masters of one epoch, a master of an
+               older epoch after a newer one answered, or a witness that says master.
 
 With --bench RUNS, it measures instead: RUNS crashes and RUNS leaves of the master, in a
 cluster that finds itself by broadcast and in one that uses seeds only (broadcast off), in one
@@ -24,8 +34,8 @@ answers `status` as master.
 Only the Python standard library; needs root, iproute2 and nftables (run.sh installs them and
 builds the binaries). Nothing leaves the namespaces: addresses are 198.18.2.0/24 (RFC 2544) and
 fd00:18:3::/64 on the bridge qsbr0, which has no address and no uplink. Every wait is bounded;
-namespaces, bridge, nftables table, hosts files and processes are removed on exit, also on
-failure or Ctrl+C. The last line is "N scenarios, F failed".
+namespaces (with any nftables table inside them), bridge, nftables table, hosts files and
+processes are removed on exit, also on failure or Ctrl+C. The last line is "N scenarios, F failed".
 """
 
 import argparse
@@ -36,6 +46,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
@@ -472,8 +483,345 @@ def scenario_capture(opts, workdir):
     log("with a key: %d packets (discovery, handshakes, heartbeats, votes, a leave, a crash); no node name, no cluster name" % packets)
 
 
+# ----------------------------------------------------------------------------------------------
+# A two-node cluster with a witness: A and B may be master, W (`--witness`) votes and counts but
+# is never master (role "witness"). Each scenario starts a fresh one, faults it once, and samples
+# every live node's status (the quorumctl protocol) in rounds all along.
+
+WA, WB, WW = NODES            # A, B and the witness W
+WITNESS_STABLE = 1.5          # seconds of sampling that must show no change after a fault: more than
+                              # a lost peer's silence (600 ms) plus a lease (400 ms), so a candidacy
+                              # of the far side or a lapsed lease would show in it
+WITNESS_ROUND = 0.02          # seconds between sampling rounds
+
+
+class Sampler:
+    """A thread that asks every node of `nodes` (the live ones, changed as the test kills and
+    starts them) for its status, one after the other, every WITNESS_ROUND, and keeps each round.
+    Failures (checked at once in the thread, raised by check()):
+      - two nodes answer role master in one round;
+      - two nodes answer master of the same epoch, in any rounds;
+      - a node answers master of an epoch after another node had already answered master of a
+        newer epoch (a stale master: its request was sent after that answer came);
+      - the witness answers role master."""
+
+    def __init__(self, c, nodes, witness):
+        self.c = c
+        self.nodes = list(nodes)
+        self.witness = witness
+        self.rounds = []          # (t request of the first, t answer of the last, {node: status or None})
+        self.problems = []
+        self.lock = threading.Lock()
+        self.running = threading.Event()
+        self.thread = None
+        self.master_of_epoch = {}  # epoch -> node answering master of it
+        self.newest = None         # (epoch, t answer) of the newest epoch answered as master
+
+    def set_nodes(self, nodes):
+        with self.lock:
+            self.nodes = list(nodes)
+
+    def __enter__(self):
+        self.running.set()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.running.clear()
+        self.thread.join(5.0)
+        return False
+
+    def loop(self):
+        while self.running.is_set():
+            t0 = time.monotonic()
+            self.one_round()
+            time.sleep(max(0.0, WITNESS_ROUND - (time.monotonic() - t0)))
+
+    def one_round(self):
+        with self.lock:
+            nodes = list(self.nodes)
+        got = {}
+        first = time.monotonic()
+        for n in nodes:
+            a = time.monotonic()
+            s = self.c.status(n)
+            b = time.monotonic()
+            got[n] = s
+            if s and s.get("role") == "master":
+                self.saw_master(n, s, a, b)
+            if n == self.witness and s and s.get("role") == "master":
+                self.problem("the witness %s answered role master (epoch %s)" % (n, s.get("epoch")))
+        last = time.monotonic()
+        masters = sorted(n for n, s in got.items() if s and s.get("role") == "master")
+        if len(masters) > 1:
+            self.problem("two masters in one round of %.1f ms: %s" % (
+                (last - first) * 1000, ", ".join("%s (epoch %s)" % (n, got[n].get("epoch")) for n in masters)))
+        with self.lock:
+            self.rounds.append((first, last, got))
+
+    def saw_master(self, n, s, a, b):
+        epoch = int(s.get("epoch") or 0)
+        other = self.master_of_epoch.setdefault(epoch, n)
+        if other != n:
+            self.problem("%s and %s both answered master of epoch %d" % (other, n, epoch))
+        if self.newest and self.newest[0] > epoch and a > self.newest[1]:
+            self.problem("%s answered master of epoch %d %.1f ms after a master of the newer epoch %d had answered"
+                         % (n, epoch, (a - self.newest[1]) * 1000, self.newest[0]))
+        if not self.newest or epoch > self.newest[0]:
+            self.newest = (epoch, b)
+
+    def problem(self, what):
+        with self.lock:
+            if len(self.problems) < 20:
+                self.problems.append("[%7.2f] %s" % (time.monotonic() - T0, what))
+
+    def check(self):
+        with self.lock:
+            problems = list(self.problems)
+        if problems:
+            raise Failure("; ".join(problems))
+
+    def latest(self):
+        """The newest complete round: {node: status or None}."""
+        with self.lock:
+            return dict(self.rounds[-1][2]) if self.rounds else {}
+
+    def rounds_since(self, t):
+        with self.lock:
+            return [r for r in self.rounds if r[0] >= t]
+
+    def wait(self, pred, limit, what):
+        """The first value of pred(round) that is true, from rounds taken after now, within `limit` s."""
+        t0 = time.monotonic()
+        seen = 0
+        while time.monotonic() - t0 < limit:
+            self.check()
+            rounds = self.rounds_since(t0)
+            for r in rounds[seen:]:
+                v = pred(r[2])
+                if v:
+                    return v
+            seen = len(rounds)
+            time.sleep(WITNESS_ROUND / 2)
+        self.check()
+        raise Failure("not within %.0f s: %s\n%s" % (limit, what, describe_witness(self.latest())))
+
+    def hold(self, seconds, pred, what):
+        """Every round taken in the next `seconds` must satisfy pred (which returns None when it
+        does, else what is wrong)."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            time.sleep(WITNESS_ROUND)
+            self.check()
+        count = 0
+        for r in self.rounds_since(t0):
+            if r[0] > t0 + seconds:
+                break
+            count += 1
+            wrong = pred(r[2])
+            if wrong:
+                raise Failure("%s: at %.0f ms of %.1f s, %s\n%s" % (what, (r[0] - t0) * 1000, seconds, wrong,
+                                                                  describe_witness(r[2])))
+        if count < 5:
+            raise Failure("only %d sampling rounds in %.1f s (%s): the sampler is stuck" % (count, seconds, what))
+        return count
+
+
+def describe_witness(st):
+    lines = []
+    for n in sorted(st):
+        s = st[n]
+        if s is None:
+            lines.append("  %s: no answer" % n)
+        else:
+            lines.append("  %s: role %s, master %s, epoch %s, quorate %s, size %s, connected %s, lost %s, "
+                         "noMasterReason %s" % (n, s.get("role"), s.get("master"), s.get("epoch"), s.get("quorate"),
+                                                s.get("clusterSize"), s.get("connected"), s.get("lost"),
+                                                s.get("noMasterReason")))
+    return "\n".join(lines)
+
+
+def witness_agreed(st, lost=0):
+    """The master every answering node names, if: all answered, all quorate, cluster size 3 with
+    `lost` members lost, the one named says master and is A or B, W says witness, any other says slave."""
+    if not st or any(s is None for s in st.values()):
+        return None
+    named = {s.get("master") for s in st.values()}
+    if len(named) != 1:
+        return None
+    m = named.pop()
+    if m not in (WA, WB) or m not in st:
+        return None
+    for n, s in st.items():
+        if not s.get("quorate") or s.get("clusterSize") != 3 or s.get("lost") != lost:
+            return None
+        want = "master" if n == m else ("witness" if n == WW else "slave")
+        if s.get("role") != want:
+            return None
+    return m
+
+
+def witness_cluster(opts, workdir):
+    args = lambda n: [IP4[n], str(PORT), BROADCAST4, str(DISCOVERY_PORT)] + (["--witness"] if n == WW else [])
+    return bed_and_cluster(opts, workdir, 4, args)
+
+
+def witness_form(c, s):
+    """Start A, B and W; all three agree on one master, A or B, and W says witness (and witness: true)."""
+    for n in NODES:
+        c.start(n)
+    m = s.wait(witness_agreed, FORM_LIMIT, "A (%s), B (%s) and the witness W (%s) agree on a master" % (WA, WB, WW))
+    w = c.status(WW)
+    if not w or w.get("witness") is not True or w.get("eligible") is not False:
+        raise Failure("W's status does not say it is a witness: %s" % w)
+    log("formed: master %s, %s slave, %s witness" % (m, [n for n in (WA, WB) if n != m][0], WW))
+    return m
+
+
+def witness_rejoin(c, s, n, what):
+    """Restart node n (its state kept); all three agree again."""
+    c.start(n)
+    s.set_nodes(NODES)
+    m = s.wait(witness_agreed, AGREE_LIMIT, what)
+    log("%s; master %s" % (what, m))
+    return m
+
+
+def witness_keeps(m, alive):
+    """A check for Sampler.hold: among `alive`, m is master and the only one, every one names m."""
+    def wrong(st):
+        for n in alive:
+            x = st.get(n)
+            if x is None:
+                return "%s did not answer" % n
+            if x.get("master") != m:
+                return "%s names master %s, not %s" % (n, x.get("master"), m)
+            want = "master" if n == m else ("witness" if n == WW else "slave")
+            if x.get("role") != want:
+                return "%s says %s, not %s" % (n, x.get("role"), want)
+            if not x.get("quorate"):
+                return "%s is not quorate" % n
+        return None
+    return wrong
+
+
+def witness_crash(opts, workdir, victim_is_master):
+    with witness_cluster(opts, workdir) as (bed, c), Sampler(c, NODES, WW) as s:
+        m = witness_form(c, s)
+        other = [n for n in (WA, WB) if n != m][0]
+        victim = m if victim_is_master else other
+        alive = [n for n in NODES if n != victim]
+        t0 = time.monotonic()
+        c.kill(victim)
+        s.set_nodes(alive)
+        # The survivors see the victim lost (and, for a crashed master, the other node takes over).
+        want = other if victim_is_master else m
+        s.wait(lambda st: witness_agreed(st, lost=1) == want, AGREE_LIMIT,
+               "%s and %s agree on master %s with %s lost" % (alive[0], alive[1], want, victim))
+        log("killed %s %s (SIGKILL): %s master, %s following, after %.0f ms" % (
+            "master" if victim_is_master else "slave", victim, want, WW, (time.monotonic() - t0) * 1000))
+        rounds = s.hold(WITNESS_STABLE, witness_keeps(want, alive), "%s stays master without %s" % (want, victim))
+        log("%s stayed master over %d sampling rounds (%.1f s)" % (want, rounds, WITNESS_STABLE))
+        back = witness_rejoin(c, s, victim, "the restarted %s is back" % victim)
+        if not victim_is_master and back != m:
+            raise Failure("the master changed from %s to %s when the slave %s came back" % (m, back, victim))
+        s.check()
+
+
+def scenario_witness_crash_master(opts, workdir):
+    witness_crash(opts, workdir, victim_is_master=True)
+
+
+def scenario_witness_crash_slave(opts, workdir):
+    witness_crash(opts, workdir, victim_is_master=False)
+
+
+def cut_link(a, b, on):
+    """Drop all traffic between a's and b's addresses, both ways, by nftables in their own
+    namespaces (table inet qw; gone with the namespace); both still reach W. on=False removes it."""
+    for x, y in ((a, b), (b, a)):
+        ns = NETNS[x]
+        if on:
+            run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=(
+                "table inet qw {\n"
+                "  chain in { type filter hook input priority 0; policy accept; ip saddr %s drop; }\n"
+                "  chain out { type filter hook output priority 0; policy accept; ip daddr %s drop; }\n"
+                "}\n" % (IP4[y], IP4[y])))
+        else:
+            run(["ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "qw"])
+
+
+def scenario_witness_cut_link(opts, workdir):
+    """The link between A and B cut, both reaching W: exactly one of them is master, the side W
+    backs, and stays so; W follows it; then healed, all three agree again."""
+    with witness_cluster(opts, workdir) as (bed, c), Sampler(c, NODES, WW) as s:
+        m = witness_form(c, s)
+        t0 = time.monotonic()
+        cut_link(WA, WB, True)
+
+        def settled(st):
+            # A and B each see one member lost (the other), W none; one master among A and B,
+            # W names it and follows it, the other is not master.
+            if any(st.get(n) is None for n in NODES):
+                return None
+            if st[WA].get("lost") != 1 or st[WB].get("lost") != 1 or st[WW].get("lost") != 0:
+                return None
+            masters = [n for n in (WA, WB) if st[n].get("role") == "master"]
+            if len(masters) != 1:
+                return None
+            w = masters[0]
+            if st[WW].get("master") != w or st[WW].get("role") != "witness" or not st[w].get("quorate"):
+                return None
+            return w
+
+        w = s.wait(settled, AGREE_LIMIT, "after the cut between %s and %s: one master, W following it" % (WA, WB))
+        loser = WB if w == WA else WA
+        log("cut %s-%s: %s master (%s before the cut), %s not; W follows %s; settled after %.0f ms (%s: role %s, names %s)" % (
+            WA, WB, w, m, loser, w, (time.monotonic() - t0) * 1000, loser, s.latest()[loser].get("role"),
+            s.latest()[loser].get("master")))
+
+        def still(st):
+            if any(st.get(n) is None for n in NODES):
+                return "a node did not answer"
+            if settled(st) != w:
+                return "not (only %s master, W following it, A and B each seeing the other lost)" % w
+            return None
+
+        rounds = s.hold(WITNESS_STABLE, still, "%s stays the only master during the cut" % w)
+        loser_roles = sorted({r[2][loser].get("role") for r in s.rounds_since(t0) if r[2].get(loser)})
+        log("%s stayed the only master over %d sampling rounds (%.1f s); %s said %s" % (
+            w, rounds, WITNESS_STABLE, loser, ", ".join(loser_roles)))
+        cut_link(WA, WB, False)
+        m2 = s.wait(witness_agreed, AGREE_LIMIT, "the cut between %s and %s healed" % (WA, WB))
+        log("healed: master %s" % m2)
+        s.check()
+
+
+def scenario_witness_down(opts, workdir):
+    """W killed: A and B (2 of 3) keep the same master; W restarted: still the same master."""
+    with witness_cluster(opts, workdir) as (bed, c), Sampler(c, NODES, WW) as s:
+        m = witness_form(c, s)
+        alive = [WA, WB]
+        t0 = time.monotonic()
+        c.kill(WW)
+        s.set_nodes(alive)
+        s.wait(lambda st: witness_agreed(st, lost=1) == m, AGREE_LIMIT,
+               "%s and %s keep master %s with the witness lost" % (WA, WB, m))
+        log("killed the witness %s (SIGKILL): %s and %s see it lost after %.0f ms, master still %s" % (
+            WW, WA, WB, (time.monotonic() - t0) * 1000, m))
+        rounds = s.hold(WITNESS_STABLE, witness_keeps(m, alive), "%s stays master without the witness" % m)
+        log("%s stayed master over %d sampling rounds (%.1f s)" % (m, rounds, WITNESS_STABLE))
+        back = witness_rejoin(c, s, WW, "the restarted witness %s is back" % WW)
+        if back != m:
+            raise Failure("the master changed from %s to %s when the witness came back" % (m, back))
+        s.check()
+
+
 SCENARIOS = {"seeds-v4": scenario_seeds_v4, "multicast-v6": scenario_multicast_v6, "seeds-v6": scenario_seeds_v6,
-             "rolling-upgrade": scenario_rolling_upgrade, "capture": scenario_capture}
+             "rolling-upgrade": scenario_rolling_upgrade, "capture": scenario_capture,
+             "witness-crash-master": scenario_witness_crash_master, "witness-crash-slave": scenario_witness_crash_slave,
+             "witness-cut-link": scenario_witness_cut_link, "witness-down": scenario_witness_down}
 
 
 # ----------------------------------------------------------------------------------------------

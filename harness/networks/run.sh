@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Networks without broadcast, and IPv6: 3 quorumd nodes in network namespaces (seeds over IPv4
-# with discovery dropped, multicast discovery over IPv6 only, seeds over IPv6 only).
-# See harness/networks/networks.py.
+# with discovery dropped, multicast discovery over IPv6 only, seeds over IPv6 only, a rolling
+# upgrade, a packet capture), and two nodes with a witness (crash of the master, of the slave,
+# the link between the two cut, the witness down). See harness/networks/networks.py.
 #
-#   harness/networks/run.sh                    # every scenario (CI), about a minute
+#   harness/networks/run.sh                    # every scenario (CI), about 30 s
 #   harness/networks/run.sh --scenarios seeds-v4
+#   harness/networks/run.sh --scenarios witness-crash-master,witness-crash-slave,witness-cut-link,witness-down
 #   harness/networks/run.sh --bench 20         # failover medians, broadcast vs seeds only
 #   harness/networks/run.sh --bin DIR ...      # other binaries (DIR/quorumd), no build
 #
