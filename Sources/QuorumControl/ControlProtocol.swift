@@ -28,6 +28,8 @@ public struct ControlProtocolError: Error, Equatable, Sendable, CustomStringConv
         case unknownCommand
         case missingPeer
         case invalidPeerName
+        /// A value of the wrong range or kind (a step-down timeout, a standby without `on`).
+        case badValue
         case badResponse
     }
 

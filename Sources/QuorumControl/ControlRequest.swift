@@ -22,11 +22,24 @@ public enum ControlRequest: Hashable, Sendable {
     /// Stream the node's events, one ``WatchEvent`` per line, beginning with a snapshot, for
     /// as long as the client keeps the connection open.
     case watch
+    /// A planned step-down of the master, to `to` or to the best eligible member; the old
+    /// master stays out of elections for at most `timeoutMilliseconds` (answered with
+    /// ``ControlResponse/stepDown(_:)`` once a new master is known, refused, or the time is up).
+    case stepDown(to: String?, timeoutMilliseconds: Int)
+    /// Standby on or off: a voting member that may not be master. Persisted in the state
+    /// directory unless `untilRestart`.
+    case standby(on: Bool, untilRestart: Bool)
+
+    /// The step-down timeout without `--timeout`, and its range.
+    public static let defaultStepDownMilliseconds = 10_000
+    public static let stepDownMilliseconds = 1_000...300_000
 
     /// The command words on the wire: one per case, written and read only through this type,
     /// so that server and client never compare strings.
     public enum Command: String, CaseIterable, Sendable {
         case status, peers, leave, forget, reload, watch
+        case stepDown = "step-down"
+        case standby
     }
 
     /// The command word on the wire.
@@ -38,16 +51,27 @@ public enum ControlRequest: Hashable, Sendable {
         case .forget: .forget
         case .reload: .reload
         case .watch: .watch
+        case .stepDown: .stepDown
+        case .standby: .standby
         }
     }
 
     /// The request as one JSON line, newline included, ready to write to the socket.
     public func encodedLine() -> [UInt8] {
-        var object: [String: String] = ["command": command.rawValue]
-        if case .forget(let peer) = self { object["peer"] = peer }
+        var object: [String: RequestValue] = ["command": .text(command.rawValue)]
+        switch self {
+        case .forget(let peer): object["peer"] = .text(peer)
+        case .stepDown(let to, let timeout):
+            if let to { object["to"] = .text(to) }
+            object["timeoutMs"] = .number(timeout)
+        case .standby(let on, let untilRestart):
+            object["on"] = .flag(on)
+            object["untilRestart"] = .flag(untilRestart)
+        default: break
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // A dictionary of strings always encodes; the force is a programmer-error trap only.
+        // Strings, integers and booleans always encode; the force is a programmer-error trap only.
         let data = try! encoder.encode(object)
         return Array(data) + [UInt8(ascii: "\n")]
     }
@@ -96,6 +120,20 @@ public enum ControlRequest: Hashable, Sendable {
         case .leave: return .leave
         case .reload: return .reload
         case .watch: return .watch
+        case .stepDown:
+            if let to = object.to, !Names.isValid(to) {
+                throw ControlProtocolError(.invalidPeerName, "invalid member name \(quoted(to)): a node name is \(ControlProtocol.nameRule)")
+            }
+            let timeout = object.timeoutMs ?? defaultStepDownMilliseconds
+            guard stepDownMilliseconds.contains(timeout), object.timeoutMs != nil || !object.hasTimeout else {
+                throw ControlProtocolError(.badValue, "step-down \"timeoutMs\" must be 1000 to 300000 (1s to 300s)")
+            }
+            return .stepDown(to: object.to, timeoutMilliseconds: timeout)
+        case .standby:
+            guard let on = object.on else {
+                throw ControlProtocolError(.badValue, "standby needs \"on\": true or false")
+            }
+            return .standby(on: on, untilRestart: object.untilRestart ?? false)
         case .forget:
             guard let peer = object.peer else {
                 throw ControlProtocolError(.missingPeer, "forget needs a \"peer\" string naming the node to forget")
@@ -115,13 +153,40 @@ public enum ControlRequest: Hashable, Sendable {
 private struct RequestObject: Decodable {
     var command: String?
     var peer: String?
+    var to: String?
+    var timeoutMs: Int?
+    var on: Bool?
+    var untilRestart: Bool?
+    /// A `timeoutMs` key was given (perhaps not as a whole number).
+    var hasTimeout = false
 
-    enum Key: String, CodingKey { case command, peer }
+    enum Key: String, CodingKey { case command, peer, to, timeoutMs, on, untilRestart }
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
         command = try? c.decode(String.self, forKey: .command)
         peer = try? c.decode(String.self, forKey: .peer)
+        to = try? c.decode(String.self, forKey: .to)
+        timeoutMs = try? c.decode(Int.self, forKey: .timeoutMs)
+        hasTimeout = c.contains(.timeoutMs)
+        on = try? c.decode(Bool.self, forKey: .on)
+        untilRestart = try? c.decode(Bool.self, forKey: .untilRestart)
+    }
+}
+
+/// A value of a request object as the client writes it.
+private enum RequestValue: Encodable {
+    case text(String)
+    case number(Int)
+    case flag(Bool)
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .text(let s): try c.encode(s)
+        case .number(let n): try c.encode(n)
+        case .flag(let b): try c.encode(b)
+        }
     }
 }
 

@@ -20,18 +20,21 @@ public enum ControlResponse: Equatable, Sendable {
     /// The answer to `reload`, applied or refused (then `ok` is false and `error` says why,
     /// for clients that know only failures).
     case reload(ReloadReport)
+    /// The answer to `step-down`: done, refused or not confirmed (then `ok` is false).
+    case stepDown(StepDownReport)
 
     /// `false` only for ``failure(_:)``.
     public var isOK: Bool {
         switch self {
         case .failure: false
         case .reload(let report): report.applied
+        case .stepDown(let report): report.ok
         default: true
         }
     }
 
     private enum Keys: String, CodingKey {
-        case ok, status, peers, message, error, reload
+        case ok, status, peers, message, error, reload, stepDown
     }
 
     private struct Wire: Codable {
@@ -43,6 +46,8 @@ public enum ControlResponse: Equatable, Sendable {
             let c = try decoder.container(keyedBy: Keys.self)
             if let report = try c.decodeIfPresent(ReloadReport.self, forKey: .reload) {
                 response = .reload(report)
+            } else if let report = try c.decodeIfPresent(StepDownReport.self, forKey: .stepDown) {
+                response = .stepDown(report)
             } else if try c.decode(Bool.self, forKey: .ok) {
                 if let status = try c.decodeIfPresent(StatusReport.self, forKey: .status) {
                     response = .status(status)
@@ -67,6 +72,9 @@ public enum ControlResponse: Equatable, Sendable {
             case .reload(let report):
                 try c.encode(report, forKey: .reload)
                 if !report.applied { try c.encode(report.line, forKey: .error) }
+            case .stepDown(let report):
+                try c.encode(report, forKey: .stepDown)
+                if !report.ok { try c.encode(report.line, forKey: .error) }
             }
         }
     }

@@ -49,6 +49,10 @@ extension StatusReport {
         }
         if let priority, witness != true { rows.append(("priority", String(priority))) }
         if let preemption { rows.append(("preemption", preemption)) }
+        if let standby, standby.on {
+            rows.append(("standby", "on" + (standby.since.map { " since \($0)" } ?? "") + (standby.persistent ? " (persistent)" : " (until restart)")))
+        }
+        if let check, check.configured { rows.append(("check", check.text)) }
         if broadcastDiscovery == false { rows.append(("discovery", "seeds only (broadcast off)")) }
         if let seeds, !seeds.isEmpty {
             let connected = seeds.filter { $0.state == "connected" }.count

@@ -71,6 +71,10 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var witness: Bool?
     /// A member of higher priority waiting to take over: `C (priority 200) takes over in 7s`.
     public var preemption: String?
+    /// `quorumctl standby`: on or off, since when, and whether it outlives a restart.
+    public var standby: StandbyReport?
+    /// The health check (`--check`), when one is configured.
+    public var check: CheckReport?
 
     public init(
         name: String, cluster: String, role: String, master: String?, quorate: Bool, epoch: UInt64,
@@ -80,7 +84,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
         protocolVersion: Int? = nil, clusterProtocolVersion: Int? = nil, protocolBehind: [String]? = nil,
         seeds: [SeedReport]? = nil, broadcastDiscovery: Bool? = nil, warnings: [String]? = nil,
         noMasterReason: String? = nil, eligible: Bool? = nil, ineligibleReasons: [String]? = nil,
-        priority: Int? = nil, witness: Bool? = nil, preemption: String? = nil
+        priority: Int? = nil, witness: Bool? = nil, preemption: String? = nil, standby: StandbyReport? = nil,
+        check: CheckReport? = nil
     ) {
         self.name = name
         self.cluster = cluster
@@ -112,13 +117,15 @@ public struct StatusReport: Codable, Equatable, Sendable {
         self.priority = priority
         self.witness = witness
         self.preemption = preemption
+        self.standby = standby
+        self.check = check
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, cluster, role, master, quorate, epoch, clusterSize, majority, connected, lost, metric
         case masterAddress, address, port, birth, instance, uptimeSeconds, dispatched
         case protocolVersion, clusterProtocolVersion, protocolBehind, seeds, broadcastDiscovery, warnings
-        case noMasterReason, eligible, ineligibleReasons, priority, witness, preemption
+        case noMasterReason, eligible, ineligibleReasons, priority, witness, preemption, standby, check
     }
 
     public init(from decoder: any Decoder) throws {
@@ -153,6 +160,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
         priority = try c.decodeIfPresent(Int.self, forKey: .priority)
         witness = try c.decodeIfPresent(Bool.self, forKey: .witness)
         preemption = try c.decodeIfPresent(String.self, forKey: .preemption)
+        standby = try c.decodeIfPresent(StandbyReport.self, forKey: .standby)
+        check = try c.decodeIfPresent(CheckReport.self, forKey: .check)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -187,6 +196,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
         try c.encodeOrNull(priority, forKey: .priority)
         try c.encodeOrNull(witness, forKey: .witness)
         try c.encodeOrNull(preemption, forKey: .preemption)
+        try c.encodeOrNull(standby, forKey: .standby)
+        try c.encodeOrNull(check, forKey: .check)
     }
 }
 
@@ -214,11 +225,24 @@ public struct PeerReport: Codable, Equatable, Sendable {
     public var lastHeardMillisecondsAgo: Int64?
     /// The protocol version of the link to the peer, when it was linked since this node started.
     public var protocolVersion: Int?
+    /// What the peer last said of itself (protocol 3): whether it may be master, its
+    /// priority, its check's verdict (null without a check) and its standby.
+    public var eligible: Bool?
+    public var priority: Int?
+    public var healthy: Bool?
+    public var standby: Bool?
+    public var witness: Bool?
 
     public init(
         name: String, address: String, port: Int, state: State, birth: Int64,
-        instance: String? = nil, lastHeardMillisecondsAgo: Int64? = nil, protocolVersion: Int? = nil
+        instance: String? = nil, lastHeardMillisecondsAgo: Int64? = nil, protocolVersion: Int? = nil,
+        eligible: Bool? = nil, priority: Int? = nil, healthy: Bool? = nil, standby: Bool? = nil, witness: Bool? = nil
     ) {
+        self.eligible = eligible
+        self.priority = priority
+        self.healthy = healthy
+        self.standby = standby
+        self.witness = witness
         self.name = name
         self.address = address
         self.port = port
@@ -231,6 +255,7 @@ public struct PeerReport: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, address, port, state, birth, instance, lastHeardMillisecondsAgo, protocolVersion
+        case eligible, priority, healthy, standby, witness
     }
 
     public init(from decoder: any Decoder) throws {
@@ -243,6 +268,11 @@ public struct PeerReport: Codable, Equatable, Sendable {
         instance = try c.decodeIfPresent(String.self, forKey: .instance)
         lastHeardMillisecondsAgo = try c.decodeIfPresent(Int64.self, forKey: .lastHeardMillisecondsAgo)
         protocolVersion = try c.decodeIfPresent(Int.self, forKey: .protocolVersion)
+        eligible = try c.decodeIfPresent(Bool.self, forKey: .eligible)
+        priority = try c.decodeIfPresent(Int.self, forKey: .priority)
+        healthy = try c.decodeIfPresent(Bool.self, forKey: .healthy)
+        standby = try c.decodeIfPresent(Bool.self, forKey: .standby)
+        witness = try c.decodeIfPresent(Bool.self, forKey: .witness)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -255,6 +285,11 @@ public struct PeerReport: Codable, Equatable, Sendable {
         try c.encodeOrNull(instance, forKey: .instance)
         try c.encodeOrNull(lastHeardMillisecondsAgo, forKey: .lastHeardMillisecondsAgo)
         try c.encodeOrNull(protocolVersion, forKey: .protocolVersion)
+        try c.encodeOrNull(eligible, forKey: .eligible)
+        try c.encodeOrNull(priority, forKey: .priority)
+        try c.encodeOrNull(healthy, forKey: .healthy)
+        try c.encodeOrNull(standby, forKey: .standby)
+        try c.encodeOrNull(witness, forKey: .witness)
     }
 }
 

@@ -36,6 +36,9 @@ public enum Event: Sendable, Equatable {
     /// This node's own eligibility changed (standby, a check's verdict, a reload of priority
     /// or preemption). A master that may no longer hold the role steps down in order.
     case eligibilityChanged(Eligibility)
+    /// The operator asked for a planned step-down (`quorumctl step-down`). Answered by
+    /// `Directive.stepDownAnswered` (forwarded to the master first when this node is not).
+    case stepDownRequested(StepDownRequest)
 }
 
 /// The answer to `Event.forgetRequested`.
@@ -159,6 +162,8 @@ public enum Directive: Sendable, Equatable {
     /// Refuse the link just reported up with this identity, and only that one (`holder`'s
     /// link has the same name and stays): see `LinkRefusal` for what the shell sends first.
     case refuseLink(NodeIdentity, LinkRefusal)
+    /// The answer to `Event.stepDownRequested` with this id (the master's, when forwarded).
+    case stepDownAnswered(id: UInt64, StepDownAnswer)
 }
 
 /// Why a link with a member's name is refused.

@@ -179,6 +179,14 @@ public enum Message: Sendable, Equatable {
     /// What the sender says of its own eligibility (protocol 3): sent when a link comes up
     /// and at once when it changes.
     case eligibility(Eligibility)
+    /// An operator's step-down request, forwarded to the master (protocol 3).
+    case stepDown(StepDownRequest)
+    /// The master's answer to a forwarded step-down request (protocol 3).
+    case stepDownAnswer(id: UInt64, StepDownAnswer)
+    /// The sender, master of `epoch`, stepped down for a planned handover: elect `to`, and
+    /// not the sender, for `within` or until a newer master is known (protocol 3). Sent
+    /// right before its `resign`.
+    case handover(epoch: UInt64, to: String, within: Duration)
 
     public var kind: String {
         switch self {
@@ -194,6 +202,9 @@ public enum Message: Sendable, Equatable {
         case .nameTaken: "nameTaken"
         case .versions: "versions"
         case .eligibility: "eligibility"
+        case .stepDown: "stepDown"
+        case .stepDownAnswer: "stepDownAnswer"
+        case .handover: "handover"
         }
     }
 }

@@ -8,8 +8,8 @@ public enum NoMasterReason: String, Sendable, CaseIterable {
     case expectedNodesNotSeen = "expected-nodes-not-seen"
     /// This node is not on the cluster's list yet (a newcomer waiting to be admitted).
     case notAdmitted = "not-admitted"
-    /// This node is stepping down as master in order: its slave hook runs before the next
-    /// master may be elected.
+    /// A master is stepping down in order (this node, or a planned step-down it was told of):
+    /// the old master's slave hook runs before the next master may be elected.
     case handover
     /// This node left the cluster.
     case dispatched
@@ -27,7 +27,7 @@ public enum NoMasterReason: String, Sendable, CaseIterable {
         case .noQuorum: "no quorum: too few members alive for a majority"
         case .expectedNodesNotSeen: "waiting for --expected-nodes to be seen"
         case .notAdmitted: "not yet admitted to the cluster's list"
-        case .handover: "handing over: this node's slave hook runs before the next election"
+        case .handover: "a planned handover is under way: the old master's slave hook runs before the next election"
         case .dispatched: "this node left the cluster"
         case .noEligibleMember: "no alive member may be master (standby, priority 0, failing checks, witnesses)"
         case .featuresInactive: "a witness needs every member on protocol 3"

@@ -34,6 +34,10 @@ struct Peer: Sendable {
     let firstHeard: Instant
     var aliveSince: Instant
     var eligibleSince: Instant? = nil
+    /// It stepped aside (a planned handover, or it lost its eligibility): from then on it takes
+    /// the role from a working master only by a higher priority, never by the metric (until it
+    /// is master again).
+    var handedOver = false
     /// Whether our eligibility went out on this link after the peer was heard on it (a frame
     /// sent before the peer took the link may be lost).
     var eligibilitySent = false

@@ -13,6 +13,8 @@ extension QuorumInstance {
         if p.lost {
             p.lost = false
             p.aliveSince = now
+            // What it missed of this node's eligibility while it was silent is said again.
+            p.eligibilitySent = false
             out.append(.notice(.peerConnected(name: from, connected: peers.linkedCount)))
         }
         peers[from] = p
@@ -39,6 +41,12 @@ extension QuorumInstance {
             peers[from]?.protocolVersion = own.common(with: range) ?? WireFormat.lowestVersion
         case .eligibility(let e):
             onEligibility(e, from: from, now: now)
+        case .stepDown(let request):
+            onStepDownMessage(request, from: from, now: now, into: &out)
+        case .stepDownAnswer(let id, let answer):
+            out.append(.stepDownAnswered(id: id, answer))
+        case .handover(let epoch, let target, let within):
+            onHandover(epoch: epoch, to: target, within: within, from: from, now: now)
         case .announce, .hello, .nameTaken:
             break
         }
@@ -104,6 +112,9 @@ extension QuorumInstance {
             persistent.highestEpoch = epoch
             out.append(.persist(persistent))
         }
+        // A master newly elected has not stepped aside since (a master stepping down in order
+        // still holds its epoch until its slave hook is done: that is not news).
+        if promise.map({ $0.name != master || $0.epoch != epoch }) ?? true { peers[master]?.handedOver = false }
         promise = Promise(name: master, instance: instance, epoch: epoch, until: now + timing.electionTimeout, isMaster: true, cluster: membership.list.cluster)
         if pendingVote.map({ $0.epoch <= epoch }) == true { pendingVote = nil }
         masterEpoch = max(masterEpoch, epoch)

@@ -28,9 +28,10 @@ extension QuorumInstance {
     }
 
     /// Whether `member` became eligible only after its start (a check that passed again,
-    /// standby turned off): such a member never takes the role from a working master by the
+    /// standby turned off) or stepped down in a planned handover: such a member never takes the role from a working master by the
     /// metric, only by a higher priority.
     func regainedEligibility(_ member: String) -> Bool {
+        if member == name ? handedOver : peers[member]?.handedOver == true { return true }
         guard let since = member == name ? eligibleSince : peers[member]?.eligibleSince else { return false }
         let first = member == name ? startedAt : (peers[member]?.firstHeard ?? since)
         return since > first + timing.discoveryWindow
@@ -56,6 +57,11 @@ extension QuorumInstance {
         let ranked = candidates.compactMap { id in eligibility(of: id.name).flatMap { $0.isEligible ? (id, $0) : nil } }
         func best(_ among: [(NodeIdentity, Eligibility)]) -> (NodeIdentity, Eligibility)? {
             among.min { Eligibility.isPreferred($0, over: $1, metric: configuration.metric) }
+        }
+        // A planned step-down: the old master keeps out, its chosen successor is wanted.
+        if let h = activeHandover(now: now) {
+            let others = ranked.filter { $0.0.name != h.from }
+            return (others.first { $0.0.name == h.to } ?? best(others))?.0
         }
         guard let top = best(ranked) else { return nil }
         guard let m = currentMaster(now: now), m.name != top.0.name, let master = ranked.first(where: { $0.0.name == m.name }) else {
@@ -94,6 +100,8 @@ extension QuorumInstance {
     mutating func onEligibility(_ e: Eligibility, from peerName: String, now: Instant) {
         guard var p = peers[peerName] else { return }
         if !e.isEligible {
+            // It stepped aside: once eligible again it takes no role back by the metric.
+            if p.eligibility?.isEligible == true { p.handedOver = true }
             p.eligibleSince = nil
         } else if p.eligibility?.isEligible != true {
             p.eligibleSince = now
@@ -107,6 +115,7 @@ extension QuorumInstance {
     mutating func setEligibility(_ e: Eligibility, now: Instant, into out: inout [Directive]) {
         guard e != eligibility else { return }
         if !e.isEligible {
+            if eligibility.isEligible { handedOver = true }
             eligibleSince = nil
         } else if !eligibility.isEligible {
             eligibleSince = now

@@ -78,6 +78,7 @@ extension QuorumInstance {
         switch r.then {
         case .follow:
             state = .follower
+            announceHandover(epoch: r.epoch, now: now, into: &out)
             say(.resign(epoch: r.epoch), into: &out)
             nextHeartbeat = now
         case .leave(let code):

@@ -149,10 +149,12 @@ extension QuorumInstance {
     func noMasterReason(quorate: Bool, now: Instant) -> NoMasterReason {
         switch state {
         case .dispatched: return .dispatched
-        case .resigning: return .handover
+        // Stepping down with its quorum around it is a handover; without, the quorum is why.
+        case .resigning where quorate: return .handover
         default: break
         }
         if role == .dispatched { return .dispatched }
+        if activeHandover(now: now) != nil { return .handover }
         if !quorate { return .noQuorum }
         if !expectedNodesSeen { return .expectedNodesNotSeen }
         if !isMember { return .notAdmitted }

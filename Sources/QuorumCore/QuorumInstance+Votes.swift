@@ -151,7 +151,10 @@ extension QuorumInstance {
     /// candidate's membership by the stamp of its last heartbeat, and followers heartbeat each
     /// other only every other interval, so without it a membership change of the last 200 ms
     /// looks stale to the voter, which refuses (the candidacy then fails and backs off).
+    /// The candidate's eligibility goes first too: a voter that missed a change of it (a frame
+    /// lost with a link that broke) would otherwise refuse a candidate it should want.
     func requestVote(from peerName: String, epoch: UInt64, now: Instant, into out: inout [Directive]) {
+        if configuration.protocolVersion >= Eligibility.protocolVersion { out.append(.send(.eligibility(eligibility), to: peerName)) }
         out.append(.send(.heartbeat(heartbeat(for: peerName, now: now)), to: peerName))
         out.append(.send(.voteRequest(epoch: epoch), to: peerName))
     }
@@ -197,6 +200,7 @@ extension QuorumInstance {
     mutating func becomeMaster(_ c: Candidacy, now: Instant, into out: inout [Directive]) {
         promise = nil
         pendingVote = nil
+        handedOver = false
         masterEpoch = c.epoch
         knewAMaster = true
         // A master elected from a brand-new list founds a cluster: it names it (see

@@ -118,6 +118,11 @@ public struct QuorumInstance: Sendable {
     /// (see QuorumInstance+Preferences.swift).
     public internal(set) var eligibility: Eligibility
     var eligibleSince: Instant?
+    /// A planned step-down under way (see QuorumInstance+StepDown.swift).
+    var handover: Handover?
+    /// This node stepped aside (a planned handover, or it lost its eligibility) and has not
+    /// been master since (see `regainedEligibility`).
+    var handedOver = false
 
     var planted: PlantedHole? { configuration.plantedHole }
 
@@ -204,6 +209,8 @@ public struct QuorumInstance: Sendable {
             out.append(.forgetAnswered(name: peerName, outcome))
         case .eligibilityChanged(let e):
             setEligibility(e, now: now, into: &out)
+        case .stepDownRequested(let request):
+            onStepDownRequested(request, now: now, into: &out)
         }
         reconcile(now: now, into: &out)
         return out
@@ -220,6 +227,7 @@ public struct QuorumInstance: Sendable {
             out.append(.notice(.peerLost(name: lostName, evidence: "silent for \(timing.electionTimeout)")))
         }
         if let pr = promise, pr.until <= now { releasePromise(now: now, into: &out) }
+        if handover != nil, activeHandover(now: now) == nil { handover = nil }
 
         // A node has settled once its discovery window is over: until then it may not have
         // linked with every peer yet, so it neither judges its quorum (no `no-quorum`, no
@@ -288,6 +296,7 @@ public struct QuorumInstance: Sendable {
         if let pr = promise { consider(pr.until) }
         if let p = peers.nextChange(after: now) { consider(p) }
         if let preemption = pendingPreemption(now: now) { consider(preemption.at) }
+        if let h = handover { consider(h.until) }
         switch state {
         case .candidate(let c):
             consider(c.deadline)
@@ -316,8 +325,11 @@ public struct QuorumInstance: Sendable {
         let master = currentMaster(now: now)?.name
         let everyone = heldEpoch != nil || master == nil || lease.sequence % 2 == 0
         let sendsEligibility = configuration.protocolVersion >= Eligibility.protocolVersion
+        // Said again every 25 heartbeat rounds (a few seconds): a view of this node that went
+        // stale with a frame lost on a broken link heals by itself.
+        let refresh = lease.sequence % Self.eligibilityRefresh == 0
         for p in peers.ordered where p.linkUp {
-            if sendsEligibility, p.heardOnLink, !p.eligibilitySent {
+            if sendsEligibility, p.heardOnLink, !p.eligibilitySent || refresh {
                 out.append(.send(.eligibility(eligibility), to: p.name))
                 peers[p.name]?.eligibilitySent = true
             }
@@ -326,6 +338,8 @@ public struct QuorumInstance: Sendable {
         }
         nextHeartbeat = now + timing.heartbeatInterval
     }
+
+    static let eligibilityRefresh: UInt64 = 25
 
     func say(_ message: Message, into out: inout [Directive]) {
         for p in peers.ordered where p.linkUp { out.append(.send(message, to: p.name)) }

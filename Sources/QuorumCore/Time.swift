@@ -39,6 +39,15 @@ extension Duration {
 
     /// The duration in (fractional) milliseconds, for logs and reports.
     public var milliseconds: Double { Double(nanosecondsClamped) / 1_000_000 }
+
+    /// A duration as operators write it: `200ms`, `10s`, or plain seconds (`2.5`); nil for
+    /// anything else, a negative value, or more than about 30 years. Rounded to milliseconds.
+    public init?(operatorText text: String) {
+        let (number, scale): (Substring, Double) = text.hasSuffix("ms") ? (text.dropLast(2), 1)
+            : (text.hasSuffix("s") ? (text.dropLast(), 1000) : (Substring(text), 1000))
+        guard let n = Double(number), n.isFinite, n >= 0, n * scale <= 1e12 else { return nil }
+        self = .milliseconds(Int64((n * scale).rounded()))
+    }
 }
 
 /// A small, fast, seedable generator (SplitMix64). The core takes its randomness from one

@@ -29,6 +29,25 @@ struct ByteWriter {
         u8(UInt8(utf8.count))
         bytes.append(contentsOf: utf8)
     }
+    /// Text cut at a character boundary to at most `maximum` bytes (a cut in the middle of
+    /// a character would make the receiver refuse the frame).
+    mutating func text(_ s: String, maximum: Int) {
+        var cut = Substring(s)
+        while cut.utf8.count > maximum { cut = cut.dropLast() }
+        string(String(cut))
+    }
+    mutating func optionalString(_ s: String?) {
+        if let s {
+            u8(1)
+            string(s)
+        } else {
+            u8(0)
+        }
+    }
+    /// A duration in whole milliseconds, up to about 49 days.
+    mutating func milliseconds(_ d: Duration) {
+        u32(UInt32(clamping: max(0, d.nanosecondsClamped / 1_000_000)))
+    }
     mutating func identity(_ id: NodeIdentity) {
         string(id.name)
         u64(id.instance)
@@ -87,6 +106,14 @@ struct ByteReader {
         guard Names.isValid(s) else { throw .badName }
         return s
     }
+    mutating func optionalName() throws(WireError) -> String? {
+        switch try u8() {
+        case 0: return nil
+        case 1: return try name()
+        case let other: throw .badValue("optional flag", Int(other))
+        }
+    }
+    mutating func milliseconds() throws(WireError) -> Duration { .milliseconds(Int64(try u32())) }
     mutating func identity() throws(WireError) -> NodeIdentity {
         let name = try name()
         let instance = try u64()

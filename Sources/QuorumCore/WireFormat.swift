@@ -19,7 +19,8 @@
 /// a build that speaks up to version N skips, whole and without error, every frame of a
 /// type it does not know. Version 1 is every type up to `nameTaken`; version 2 adds
 /// `versions`, which a link sends before its `hello` (docs/protocol.md, "Protocol versions");
-/// version 3 adds `eligibility` (priority, preemption, standby, health, witness).
+/// version 3 adds `eligibility` (priority, preemption, standby, health, witness) and the
+/// planned step-down's `stepDown`, `stepDownAnswer` and `handover`.
 public enum WireFormat {
     public static let magic: (UInt8, UInt8) = (0x51, 0x4D)
     /// The highest protocol version this build speaks.
@@ -34,17 +35,19 @@ public enum WireFormat {
     public static let maximumDatagram = 1024
     public static let maximumMembers = 1024
     public static let maximumAddressLength = 64
+    /// The longest refusal line a step-down answer carries.
+    public static let maximumRefusalText = 255
 
     enum MessageType: UInt8 {
         case announce = 1, hello, heartbeat, voteRequest, voteReply, members, resign, bye, forget, nameTaken
         case versions
-        case eligibility
+        case eligibility, stepDown, stepDownAnswer, handover
 
         /// The protocol version that brought this type in: its frames' format version.
         var since: UInt8 {
             switch self {
             case .versions: 2
-            case .eligibility: 3
+            case .eligibility, .stepDown, .stepDownAnswer, .handover: 3
             default: 1
             }
         }
@@ -134,8 +137,30 @@ public enum WireFormat {
             payload.u8(e.priority)
             payload.u8((e.preempt ? 1 : 0) | (e.standby ? 2 : 0) | (e.witness ? 4 : 0))
             payload.u8(e.health.rawValue)
-            let delay = min(e.preemptDelay, Eligibility.maximumPreemptDelay)
-            payload.u32(UInt32(clamping: delay.nanosecondsClamped / 1_000_000))
+            payload.milliseconds(min(e.preemptDelay, Eligibility.maximumPreemptDelay))
+        case .stepDown(let request):
+            type = .stepDown
+            payload.u64(request.id)
+            payload.optionalString(request.target)
+            payload.milliseconds(request.timeout)
+        case .stepDownAnswer(let id, let answer):
+            type = .stepDownAnswer
+            payload.u64(id)
+            switch answer {
+            case .accepted(let from, let to, let epoch):
+                payload.u8(0)
+                payload.string(from)
+                payload.string(to)
+                payload.u64(epoch)
+            case .refused(let refusal):
+                payload.u8(refusal.reason.rawValue)
+                payload.text(refusal.message, maximum: maximumRefusalText)
+            }
+        case .handover(let epoch, let target, let within):
+            type = .handover
+            payload.u64(epoch)
+            payload.string(target)
+            payload.milliseconds(within)
         }
         var frame = [UInt8]()
         frame.reserveCapacity(headerSize + payload.bytes.count)
@@ -251,10 +276,31 @@ public enum WireFormat {
             guard flags & ~7 == 0 else { throw .badValue("eligibility flags", Int(flags)) }
             let healthValue = try r.u8()
             guard let health = Eligibility.Health(rawValue: healthValue) else { throw .badValue("health", Int(healthValue)) }
-            let delay = try r.u32()
-            guard Duration.milliseconds(Int64(delay)) <= Eligibility.maximumPreemptDelay else { throw .badValue("preempt delay", Int(delay)) }
-            message = .eligibility(Eligibility(priority: priority, preempt: flags & 1 != 0, preemptDelay: .milliseconds(Int64(delay)),
+            let delay = try r.milliseconds()
+            guard delay <= Eligibility.maximumPreemptDelay else { throw .badValue("preempt delay", Int(delay.nanosecondsClamped / 1_000_000)) }
+            message = .eligibility(Eligibility(priority: priority, preempt: flags & 1 != 0, preemptDelay: delay,
                                                standby: flags & 2 != 0, health: health, witness: flags & 4 != 0))
+        case .stepDown:
+            let id = try r.u64()
+            let target = try r.optionalName()
+            let timeout = try r.milliseconds()
+            guard StepDownRequest.timeoutRange.contains(timeout) else { throw .badValue("step-down timeout", Int(timeout.nanosecondsClamped / 1_000_000)) }
+            message = .stepDown(StepDownRequest(id: id, target: target, timeout: timeout))
+        case .stepDownAnswer:
+            let id = try r.u64()
+            let code = try r.u8()
+            if code == 0 {
+                message = .stepDownAnswer(id: id, .accepted(from: try r.name(), to: try r.name(), epoch: try r.u64()))
+            } else {
+                guard let reason = StepDownRefusal.Reason(rawValue: code) else { throw .badValue("step-down answer", Int(code)) }
+                message = .stepDownAnswer(id: id, .refused(StepDownRefusal(reason, try r.text(maximum: maximumRefusalText))))
+            }
+        case .handover:
+            let epoch = try r.u64()
+            let target = try r.name()
+            let within = try r.milliseconds()
+            guard within <= StepDownRequest.timeoutRange.upperBound else { throw .badValue("handover time", Int(within.nanosecondsClamped / 1_000_000)) }
+            message = .handover(epoch: epoch, to: target, within: within)
         }
         guard r.isAtEnd else { throw .trailingBytes(r.remaining) }
         return .message(message, consumed: total)

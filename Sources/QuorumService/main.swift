@@ -59,6 +59,7 @@ case .checkConfig(let s):
     if let path = s.keyFile {
         do { _ = try NamedFiles.loadKeyring(path) } catch { problems.append(error.description) }
     }
+    if let problem = NamedFiles.checkProblem(s) { problems.append(problem) }
     for warning in NamedFiles.hookWarnings(s) { print("warning: \(warning)") }
     if !s.seeds.contains(where: \.isLiteral), !s.seeds.isEmpty {
         print("note: peer names are not resolved by a check (a start resolves them, and retries)")
@@ -68,6 +69,10 @@ case .checkConfig(let s):
     print("configuration OK")
     exit(0)
 case .run(let s):
+    if let problem = NamedFiles.checkProblem(s) {
+        standardError("quorumd: \(problem)")
+        exit(SettingsError.exitStatus)
+    }
     settings = s
 }
 
@@ -153,6 +158,7 @@ let serviceGroup = ServiceGroup(configuration: .init(
         .init(service: hooks),
         .init(service: control),
         .init(service: ReloadSignals(reloader: reloader)),
+        .init(service: HealthCheckRunner(driver: driver, logger: logger)),
         // Shut down first (services stop in reverse order): it leaves, then the rest stop.
         .init(service: NodeService(driver: driver), successTerminationBehavior: .gracefullyShutdownGroup),
     ],

@@ -19,6 +19,10 @@ enum Fault {
     case stopDuplicate(Int, graceful: Bool)
     case splitJoin
     case finalHeal
+    /// The operator's switches (see WorldPreferences.swift).
+    case standby(Int, on: Bool)
+    case health(Int, passing: Bool)
+    case stepDown(Int, to: String?, timeout: Duration)
 }
 
 extension World {
@@ -57,13 +61,19 @@ extension World {
         faultWindowEnd = end - options.settle - .seconds(1)
         drawStarts()
         let count = Int.random(in: options.faultsPerSchedule, using: &self.rng)
-        let drawable = kinds.subtracting([.clockRate, .newcomer, .slowHook]).sorted()
+        let drawable = kinds.subtracting([.clockRate, .newcomer, .slowHook, .priority, .witness, .standby, .checkFlap, .stepDown]).sorted()
         for _ in 0..<count where !drawable.isEmpty {
             let low = Duration.milliseconds(1500).nanosecondsClamped
             let at = Instant(nanoseconds: Int64.random(in: low...max(low + 1, faultWindowEnd.nanoseconds), using: &self.rng))
             drawFault(drawable[Int.random(in: 0..<drawable.count, using: &self.rng)], at: at)
         }
         queue.push(at: faultWindowEnd, .fault(.finalHeal))
+        drawPreferences(seed: seed)
+        if slots.contains(where: { $0.preferences != Eligibility() || $0.healthy != nil }) {
+            shape += "; priorities " + primaries.map { i in
+                slots[i].preferences.witness ? "W" : "\(slots[i].preferences.priority)"
+            }.joined(separator: "/") + (slots.contains { $0.healthy != nil } ? ", checks" : "")
+        }
     }
 
     /// Nodes start a few milliseconds to a second apart; with newcomers, some start later,
@@ -149,7 +159,7 @@ extension World {
             queue.push(at: at, .fault(.crash(victim)))
             queue.push(at: later(hold(800...1500)), .fault(.forget(victim)))
             queue.push(at: later(hold(2500...5000)), .fault(.restart(victim, wipe: options.faultKinds.contains(.wipe) && rng.next() % 3 == 0)))
-        case .clockRate, .newcomer, .slowHook:
+        case .clockRate, .newcomer, .slowHook, .priority, .witness, .standby, .checkFlap, .stepDown:
             break
         }
     }
@@ -324,11 +334,14 @@ extension World {
         case .slowDisk(let i, let until):
             trace.fault(now, .slowDisk, "fsync is slow on \(slots[i].name) until \(until)")
             slots[i].slowDiskUntil = until
+        case .standby, .health, .stepDown:
+            applyPreference(fault)
         case .finalHeal:
             trace.fault(now, nil, "final heal: every node back, network whole")
             blocked = []
             datagramLoss = 0
             healedAt = now
+            clearPreferences()
             // Second processes are killed first. A member whose name one of them held, or
             // which was refused its name (exit 2), is started by the operator a second later,
             // once its peers have seen the impostor's links close.

@@ -105,6 +105,16 @@ public enum FaultKind: String, Sendable, CaseIterable, Comparable {
     /// The master's side of a partition is one short of half, and a node that has never run
     /// starts there: a membership change under way across a split (the tie-breaker's case).
     case splitJoin = "split-join"
+    /// Each node draws a priority (some 0), preemption and a preempt delay for the schedule.
+    case priority
+    /// One member is a witness: it votes and counts, never stands.
+    case witness
+    /// The operator puts a node in standby for a while (`quorumctl standby on`, then off).
+    case standby
+    /// Every node runs a health check; one node's check fails for a while, sometimes flapping.
+    case checkFlap = "check-flap"
+    /// The operator asks a node for a planned step-down, with or without a target.
+    case stepDown = "step-down"
 
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }

@@ -49,6 +49,14 @@ struct World {
         var disturbedAt: Instant = .zero
         var runningSince: Instant = .zero
 
+        /// The operator's settings for this host (priority, preemption, witness), and what it
+        /// says now: standby, and its health check (nil: no check).
+        var preferences = Eligibility()
+        var standby = false
+        var healthy: Bool? = nil
+        /// The check's verdict the process has been told since its start (nil: none yet).
+        var reportedHealth: Bool? = nil
+
         var isAlive: Bool { status == .running || status == .paused || status == .suspended }
         var isPrimary: Bool { duplicateOf == nil }
     }
@@ -63,6 +71,8 @@ struct World {
         case connect(from: Int, generation: Int, target: NodeIdentity)
         case fault(Fault)
         case agreementDue(token: Int)
+        /// Process `node`'s health check reports its verdict (see WorldPreferences.swift).
+        case checkResult(node: Int, generation: Int)
     }
 
     struct Pair: Hashable { var from: Int, to: Int }
@@ -77,8 +87,16 @@ struct World {
         /// that never met the old one (docs/protocol.md, "A node without state, alone").
         var startedAsNewcomer: Bool
         var since: Instant
-        /// The processes (instances) it took a link with.
+        /// The processes (instances) it took a link with, and when it first did.
         var linked: Set<UInt64> = []
+        var firstLinked: [UInt64: Instant] = [:]
+    }
+
+    /// A brand-new cluster founded behind a partition from every other cluster that then had
+    /// a master: when, and the processes of its list then (see `isSplitNewCluster`).
+    struct ApartFounding {
+        var at: Instant
+        var processes: Set<UInt64>
     }
 
     let options: SimulationOptions
@@ -117,6 +135,10 @@ struct World {
     var pendingFailover: (since: Instant, kind: String, from: String)? = nil
     var hookLog: [(time: Instant, node: String, run: HookRun)] = []
     var whole = Wholeness()
+    /// Every cluster a master has founded so far, and those founded apart (docs/protocol.md,
+    /// "A brand-new cluster whose nodes start on both sides of a partition").
+    var knownClusters: Set<UInt64> = []
+    var apartFoundings: [UInt64: ApartFounding] = [:]
 
     init(options: SimulationOptions, seed: UInt64, rng: SplitMix64, configuration: CoreConfiguration, names: [String], ports: [UInt16]) {
         self.options = options
@@ -201,6 +223,9 @@ struct World {
             apply(f)
         case .agreementDue(let token):
             agreementDue(token)
+        case .checkResult(let i, let gen):
+            guard slots[i].generation == gen else { return }
+            reportHealth(i)
         }
     }
 
@@ -228,6 +253,12 @@ struct World {
         }
         if case .linkUp(let peer, _) = event, !directives.contains(where: { if case .refuseLink = $0 { true } else { false } }) {
             processes[node.identity.instance]?.linked.insert(peer.instance)
+            if processes[node.identity.instance]?.firstLinked[peer.instance] == nil {
+                processes[node.identity.instance]?.firstLinked[peer.instance] = now
+            }
+        }
+        if node.heldEpoch != nil, node.membershipList.cluster != 0, !knownClusters.contains(node.membershipList.cluster) {
+            noteFounding(i)
         }
         // The status epoch, read after every event that changed something visible (a quiet
         // heartbeat changes no epoch).
@@ -309,6 +340,8 @@ struct World {
                 return
             case .forgetAnswered(let name, let outcome):
                 if trace.enabled { log("\(slots[i].name) answers forget \(name): \(outcome)") }
+            case .stepDownAnswered(let id, let answer):
+                if trace.enabled { log("\(slots[i].name) answers step-down \(id): \(answer)") }
             case .refuseLink(let identity, let refusal):
                 refuseLink(identity, refusal, by: i)
             }
@@ -369,12 +402,16 @@ struct World {
             birth: slots[i].birthOverride ?? wall(i))
         processes[identity.instance] = ProcessRecord(
             slot: i, name: slots[i].name, startedAsNewcomer: (slots[i].disk?.membership?.stamp ?? .bootstrap) == .bootstrap, since: now)
-        slots[i].instance = QuorumInstance(configuration: nodeConfiguration(), identity: identity, restored: slots[i].disk, now: local(i), seed: rng.next())
+        if wipe { slots[i].standby = false }  // the standby file lives in the state directory
+        slots[i].reportedHealth = nil
+        slots[i].instance = QuorumInstance(configuration: nodeConfiguration(i), identity: identity, restored: slots[i].disk, now: local(i), seed: rng.next())
         deliver(.tick, to: i)
+        scheduleCheckResult(i)
     }
 
-    func nodeConfiguration() -> CoreConfiguration {
+    func nodeConfiguration(_ i: Int) -> CoreConfiguration {
         var c = config
+        c.eligibility = eligibility(of: i)
         switch options.plantedBug {
         case .ignoreLease?: c.timing.leaseDuration = .seconds(3600)
         case .ignorePromise?: c.timing.electionTimeout = c.timing.leaseDuration - .milliseconds(300)
@@ -411,7 +448,7 @@ extension Directive {
     /// Anything but the traffic and timers of a quiet cluster.
     var changesState: Bool {
         switch self {
-        case .persist, .notice, .runHook, .exit, .refuseLink, .forgetAnswered: true
+        case .persist, .notice, .runHook, .exit, .refuseLink, .forgetAnswered, .stepDownAnswered: true
         case .broadcast, .connect, .send, .wakeUp: false
         }
     }

@@ -44,6 +44,7 @@ extension World {
     /// partition and then stopped never met the old cluster: seed 86483), and a name or a
     /// slot may stand for a process of the old cluster as well.
     func isLoneNewCluster(_ i: Int) -> Bool {
+        if isSplitNewCluster(i) { return true }
         guard let node = slots[i].instance, let first = firstMasterAt else { return false }
         let members = Set(node.memberNames)
         // The newcomers that never linked, directly or through others, with a process that was not one.
@@ -59,6 +60,47 @@ extension World {
         return fresh.contains(node.identity.instance) && members.allSatisfy { $0 == slots[i].name || apartNames.contains($0) }
     }
 
+    /// Master `i` just founded a cluster (its list's cluster is new): founded apart when no
+    /// process of its list could reach, in either direction, any running process that holds
+    /// the list of another cluster that has a master now. Nodes that started as one brand-new cluster and were split before
+    /// any master existed elect one on each side (docs/protocol.md; `--expected-nodes` guards
+    /// against it, and the simulator draws it for a third of its schedules).
+    mutating func noteFounding(_ i: Int) {
+        guard let node = slots[i].instance else { return }
+        let cluster = node.membershipList.cluster
+        knownClusters.insert(cluster)
+        let members = Set(node.memberNames)
+        let mine = slots.indices.filter { slots[$0].isAlive && members.contains(slots[$0].name) }
+        let others = Set(masterViews().map(\.cluster).filter { $0 != cluster && $0 != 0 })
+        guard !others.isEmpty else { return }
+        // The processes that hold another such cluster's list.
+        let theirs = slots.indices.filter { j in
+            slots[j].status == .running && slots[j].instance.map { others.contains($0.membershipList.cluster) } == true
+        }
+        let cut = mine.allSatisfy { a in theirs.allSatisfy { b in a != b && (blocked.contains(Pair(from: a, to: b)) || blocked.contains(Pair(from: b, to: a))) } }
+        guard cut else { return }
+        apartFoundings[cluster] = ApartFounding(at: now, processes: Set(mine.compactMap { slots[$0].instance?.identity.instance }))
+        if trace.enabled { log("cluster \(cluster) founded by \(slots[i].name) behind a partition: a new cluster apart") }
+    }
+
+    /// A master of a cluster founded apart (`noteFounding`) whose processes have since linked
+    /// only among themselves and with newcomers started after the founding: it never met the
+    /// other cluster. Once it does, the rules for clusters that meet apply in full.
+    func isSplitNewCluster(_ i: Int) -> Bool {
+        guard let node = slots[i].instance, let f = apartFoundings[node.membershipList.cluster] else { return false }
+        var fresh = f.processes.union(processes.filter { $0.value.startedAsNewcomer && $0.value.since > f.at }.keys)
+        while true {
+            let keep = fresh.filter { p in
+                processes[p]!.firstLinked.allSatisfy { other, at in fresh.contains(other) || at <= f.at }
+                    && processes[p]!.linked.allSatisfy { fresh.contains($0) || (processes[p]!.firstLinked[$0] ?? f.at) <= f.at }
+            }
+            if keep == fresh { break }
+            fresh = keep
+        }
+        let names = Set(fresh.compactMap { processes[$0]?.name })
+        return fresh.contains(node.identity.instance) && node.memberNames.allSatisfy { names.contains($0) }
+    }
+
     mutating func observe() {
         let views = masterViews()
         if firstMasterAt == nil, !views.isEmpty { firstMasterAt = now }
@@ -70,7 +112,7 @@ extension World {
     /// suspended, in a slow fsync or a slow hook, not on a slow disk), no second process with
     /// a member's name.
     func worldIsWhole() -> Bool {
-        guard blocked.isEmpty, datagramLoss == 0 else { return false }
+        guard blocked.isEmpty, datagramLoss == 0, preferencesAtRest() else { return false }
         for s in slots {
             if s.duplicateOf != nil {
                 if s.isAlive { return false }
@@ -130,7 +172,7 @@ extension World {
             if master == nil { master = m.name } else if master != m.name { return false }
             switch node.role {
             case .master: masters += 1
-            case .slave: break
+            case .slave, .witness: break
             default: return false
             }
         }
@@ -152,7 +194,7 @@ extension World {
         let claims = running.compactMap { slots[$0].instance?.currentMaster(now: local($0)) }
         let roles = running.compactMap { slots[$0].instance?.role }
         if claims.count != running.count || Set(claims.map(\.name)).count != 1 || masterIndex() == nil
-            || roles.filter({ $0 == .master }).count != 1 || !roles.allSatisfy({ $0 == .master || $0 == .slave }) {
+            || roles.filter({ $0 == .master }).count != 1 || !roles.allSatisfy({ $0 == .master || $0 == .slave || $0 == .witness }) {
             checker.record(.liveness, at: now, "no agreement on one master \(options.settle) after the final heal: \(views())")
             if trace.enabled { for i in running { log("state: \(slots[i].instance?.debugSummary(now: local(i)) ?? "-")") } }
         }

@@ -10,10 +10,11 @@ struct Quorumctl: ParsableCommand {
         discussion: """
             Without -n or --socket, the only node on this host is asked (the only \
             /run/quorum/*/control.sock). Exit status: 0 answered; 2 for `status` when the node \
-            is not quorate; 1 the node cannot be reached or refused; 64 wrong usage.
+            is not quorate; 1 the node cannot be reached or refused; 3 for `step-down` when no \
+            handover was confirmed in time; 64 wrong usage.
             """,
         version: BuildInfo.versionText(program: "quorumctl"),
-        subcommands: [Status.self, Peers.self, Leave.self, Forget.self, Reload.self, Watch.self, Keygen.self]
+        subcommands: [Status.self, Peers.self, Leave.self, Forget.self, Reload.self, Watch.self, StepDown.self, Standby.self, Keygen.self]
     )
 
     @OptionGroup var target: TargetOptions
@@ -182,6 +183,84 @@ struct Watch: ParsableCommand {
     }
 }
 
+struct StepDown: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step-down",
+        abstract: "Hand the master role over in order: the master's slave hook first, then the new master's hook.",
+        discussion: """
+            Asked of any node: it forwards the request to the master. Without --to, the best \
+            eligible member other than the master takes over. Nothing lasting is left behind: \
+            the old master may be master again later (a higher priority preempts as usual). \
+            Exit status: 0 done; 1 refused, nothing changed; 3 no new master within --timeout.
+            """)
+
+    @ParentCommand var parent: Quorumctl
+    @Option(help: ArgumentHelp("The member that should take over.", valueName: "NAME")) var to: String?
+    @Option(help: ArgumentHelp("How long to wait for the new master, 1s to 300s (default 10s); the old master stays out of elections this long at most.", valueName: "DURATION"))
+    var timeout: String?
+    @Flag(help: "Print one JSON object instead of a line.") var json = false
+
+    func validate() throws {
+        if let to { try validateNodeName(to) }
+        _ = try milliseconds()
+    }
+
+    func milliseconds() throws -> Int {
+        guard let timeout else { return ControlRequest.defaultStepDownMilliseconds }
+        guard let d = Duration(operatorText: timeout), ControlRequest.stepDownMilliseconds.contains(Int(d.nanosecondsClamped / 1_000_000)) else {
+            throw ValidationError("--timeout '\(timeout)' is not a duration from 1s to 300s (such as 10s or 2500ms)")
+        }
+        return Int(d.nanosecondsClamped / 1_000_000)
+    }
+
+    func run() throws {
+        let ms = try milliseconds()
+        // The node answers once the new master is known, or at the timeout.
+        let response = try ask(.stepDown(to: to, timeoutMilliseconds: ms), parent.target, timeout: .milliseconds(ms) + .seconds(5), refusalIsAnswer: true)
+        guard case .stepDown(let report) = response else { throw unexpectedAnswer() }
+        if json {
+            print(encodeJSON(report))
+        } else if report.ok {
+            print(report.line)
+        } else {
+            fail(report.line)
+        }
+        if !json, let warning = report.warning { fail("warning: \(warning)") }
+        if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
+    }
+}
+
+struct Standby: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make the node a voting member that may not be master (on), or let it be master again (off).",
+        discussion: """
+            A master in standby hands over in order. Standby is kept in the node's state \
+            directory across restarts unless --until-restart is given; `status` and \
+            `systemctl status` show it. A node out of standby takes the role back only by a \
+            higher priority, never by its age or port.
+            """)
+
+    enum Setting: String, ExpressibleByArgument, CaseIterable {
+        case on, off
+    }
+
+    @ParentCommand var parent: Quorumctl
+    @Argument(help: ArgumentHelp("on or off.", valueName: "on|off")) var setting: Setting
+    @Flag(name: .customLong("until-restart"), help: "Standby only until the node restarts (not written to its state directory).")
+    var untilRestart = false
+
+    func validate() throws {
+        if untilRestart && setting == .off { throw ValidationError("--until-restart goes with 'on'") }
+    }
+
+    func run() throws {
+        guard case .accepted(let message) = try ask(.standby(on: setting == .on, untilRestart: untilRestart), parent.target) else {
+            throw unexpectedAnswer()
+        }
+        if !message.isEmpty { print(message) }
+    }
+}
+
 /// A node name given on the command line, checked by the one rule for names (`Names`).
 func validateNodeName(_ name: String) throws {
     guard Names.isValid(name) else {
@@ -205,6 +284,7 @@ func ask(_ request: ControlRequest, _ target: TargetOptions, timeout: Duration =
         throw ExitCode(1)
     }
     if refusalIsAnswer, case .reload = response { return response }
+    if refusalIsAnswer, case .stepDown = response { return response }
     if case .failure(let message) = response {
         fail("the node refused: \(message)")
         throw ExitCode(1)
@@ -237,6 +317,6 @@ func fail(_ message: String) {
 func encodeJSON<T: Encodable>(_ value: T) -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    // These report types always encode (no floating point values).
+    // These report types always encode (their floating point values are finite durations).
     return String(decoding: try! encoder.encode(value), as: UTF8.self)
 }

@@ -127,7 +127,9 @@ struct RequestTests {
         #expect(try parse(#" { "peer" : "node-1.a_b", "command" : "forget", "extra": 1 } "#) == .forget(peer: "node-1.a_b"))
     }
 
-    @Test(arguments: [ControlRequest.status, .peers, .leave, .forget(peer: "C"), .forget(peer: String(repeating: "x", count: 64))])
+    @Test(arguments: [ControlRequest.status, .peers, .leave, .forget(peer: "C"), .forget(peer: String(repeating: "x", count: 64)),
+                      .stepDown(to: nil, timeoutMilliseconds: 10_000), .stepDown(to: "C", timeoutMilliseconds: 2_500),
+                      .standby(on: true, untilRestart: false), .standby(on: false, untilRestart: true)])
     func encodedRequestsParseBack(_ request: ControlRequest) throws {
         let line = request.encodedLine()
         #expect(line.last == UInt8(ascii: "\n"))
@@ -177,7 +179,17 @@ struct RequestTests {
     @Test func unknownCommandsAreNamedInTheError() {
         let error = rejection(Array(#"{"command":"reboot"}"#.utf8))
         #expect(error?.kind == .unknownCommand)
-        #expect(error?.message == #"unknown command "reboot": expected status, peers, leave, forget, reload or watch"#)
+        #expect(error?.message == #"unknown command "reboot": expected status, peers, leave, forget, reload, watch, step-down or standby"#)
+    }
+
+    @Test("step-down and standby: defaults, and bad values refused with a message")
+    func stepDownAndStandbyValues() throws {
+        #expect(try parse(#"{"command":"step-down"}"#) == .stepDown(to: nil, timeoutMilliseconds: 10_000))
+        #expect(rejection(Array(#"{"command":"step-down","timeoutMs":500}"#.utf8))?.kind == .badValue)
+        #expect(rejection(Array(#"{"command":"step-down","timeoutMs":2500.5}"#.utf8))?.kind == .badValue)
+        #expect(rejection(Array(#"{"command":"step-down","to":"a b"}"#.utf8))?.kind == .invalidPeerName)
+        #expect(rejection(Array(#"{"command":"standby"}"#.utf8))?.kind == .badValue)
+        #expect(try parse(#"{"command":"standby","on":true}"#) == .standby(on: true, untilRestart: false))
     }
 
     @Test func forgetNeedsAValidPeerName() {

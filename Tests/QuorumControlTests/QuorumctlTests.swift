@@ -71,7 +71,37 @@ struct QuorumctlTests {
             case .forget(let peer): peer == "A" ? .failure("A is connected; only lost or dispatched nodes can be forgotten") : .accepted("forgot \(peer)")
             case .reload: reloadAnswer
             case .watch: .failure("no stream here")
+            case .stepDown(let to, _): Self.stepDownAnswer(to)
+            case .standby(let on, let untilRestart): .accepted("B standby \(on ? "on" : "off")\(untilRestart ? " until restart" : "")")
             }
+        }
+    }
+
+    static func stepDownAnswer(_ to: String?) -> ControlResponse {
+        switch to {
+        case "Z": .stepDown(StepDownReport(outcome: .refused, error: "no member named Z", reason: "unknown-member"))
+        case "slow": .stepDown(StepDownReport(outcome: .notConfirmed, from: "A", previousEpoch: 8, error: "no handover within 10s; A is master (epoch 9)", reason: "not-confirmed"))
+        default: .stepDown(StepDownReport(outcome: .done, from: "A", to: to ?? "C", previousEpoch: 8, epoch: 9, durationSeconds: 0.014))
+        }
+    }
+
+    @Test("step-down prints the handover and exits 0; a refusal exits 1; no handover in time exits 3; --json carries ok and reason")
+    func stepDownExitCodes() async throws {
+        try await withServer(handler: handler(Fixtures.quorateStatus)) { path in
+            let done = try await quorumctl(["--socket", path, "step-down", "--to", "C"])
+            #expect(done.status == 0 && done.standardOutput == "stepped down: A -> C (epoch 8 -> 9) in 14 ms\n", "\(done.standardError)")
+            let refused = try await quorumctl(["--socket", path, "step-down", "--to", "Z"])
+            #expect(refused.status == 1 && refused.standardOutput.isEmpty && refused.standardError == "quorumctl: no member named Z\n")
+            let late = try await quorumctl(["--socket", path, "step-down", "--to", "slow", "--timeout", "2s"])
+            #expect(late.status == 3 && late.standardError.contains("no handover within 10s"))
+            let json = try await quorumctl(["--socket", path, "step-down", "--to", "Z", "--json"])
+            #expect(json.status == 1 && json.standardOutput.contains("\"ok\" : false") && json.standardOutput.contains("\"reason\" : \"unknown-member\""))
+            let badTimeout = try await quorumctl(["--socket", path, "step-down", "--timeout", "500ms"])
+            #expect(badTimeout.status == 64 && badTimeout.standardError.contains("1s to 300s"))
+            let standby = try await quorumctl(["--socket", path, "standby", "on", "--until-restart"])
+            #expect(standby.status == 0 && standby.standardOutput == "B standby on until restart\n")
+            let wrong = try await quorumctl(["--socket", path, "standby", "maybe"])
+            #expect(wrong.status == 64)
         }
     }
 

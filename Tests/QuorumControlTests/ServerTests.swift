@@ -44,6 +44,8 @@ let answerStatus: ControlServer.Handler = { request in
     case .forget(let peer): peer == "A" ? .failure("A is connected; only lost or dispatched nodes can be forgotten") : .accepted("forgot \(peer)")
     case .reload: .reload(ReloadReport(applied: true))
     case .watch: .failure("no stream here")
+    case .stepDown: .stepDown(StepDownReport(outcome: .refused, error: "no master to step down (no-quorum)", reason: "no-master"))
+    case .standby: .accepted("B is in standby")
     }
 }
 
@@ -91,7 +93,7 @@ struct ServerTests {
             #expect(reply.last == UInt8(ascii: "\n"))
 
             let unknown = try await onThread { try rawExchange(path: path, send: Array("{\"command\":\"explode\"}\n".utf8)) }
-            #expect(try ControlResponse.parse(unknown) == .failure(#"unknown command "explode": expected status, peers, leave, forget, reload or watch"#))
+            #expect(try ControlResponse.parse(unknown) == .failure(#"unknown command "explode": expected status, peers, leave, forget, reload, watch, step-down or standby"#))
 
             let binary = try await onThread { try rawExchange(path: path, send: [0xFF, 0x00, 0xC3, 0x28, 0x0A]) }
             #expect(try ControlResponse.parse(binary).isOK == false)

@@ -20,6 +20,12 @@ extension IntegrationTests {
                 #expect(s.noMasterReason == nil)
                 let a = try await c.requireStatus("A")
                 #expect(a.priority == 100 && a.preemption == nil)
+                #expect(a.warnings?.contains { $0.contains("differ on preemption") } != true)
+                // A member that says otherwise of preemption: every status warns.
+                try c.start("D", ["--preempt", "no"])
+                try await c.waitUntil("A warns that the members differ on preemption") {
+                    await c.status("A")?.warnings?.contains { $0.contains("members differ on preemption") && $0.contains("D no") } == true
+                }
             }
         }
 

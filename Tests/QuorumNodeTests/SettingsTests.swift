@@ -219,7 +219,7 @@ struct SettingsTests {
         (["--slave-hook", ""], "quorumd: --slave-hook: the path is empty"),
         (["--control-socket", "/" + String(repeating: "s", count: 107)], "quorumd: --control-socket: the socket path is longer than 107 bytes; choose a shorter one"),
         (["--config", "/missing.conf"], "quorumd: --config /missing.conf: cannot read the file (No such file or directory)"),
-        (["--config", "/bad.conf"], "quorumd: /bad.conf:3: unknown key 'colour' (known keys: address, port, broadcast-address, broadcast-port, name, debug, log-level, master-hook, slave-hook, use-port-instead-of-life-time, on-quorum-loss, expected-nodes, tie-breaker, cluster, key-file, hook-timeout, control-socket, state-dir, peer, peer-resolve-interval, discovery-interface, metrics-listen, priority, preempt, preempt-delay, witness)"),
+        (["--config", "/bad.conf"], "quorumd: /bad.conf:3: unknown key 'colour' (known keys: address, port, broadcast-address, broadcast-port, name, debug, log-level, master-hook, slave-hook, use-port-instead-of-life-time, on-quorum-loss, expected-nodes, tie-breaker, cluster, key-file, hook-timeout, control-socket, state-dir, peer, peer-resolve-interval, discovery-interface, metrics-listen, priority, preempt, preempt-delay, witness, check, check-interval, check-timeout, check-fall, check-rise)"),
         (["--config", "/value.conf"], "quorumd: /value.conf:2: port: 'eighty' is not a port number (0-65535; 0 takes any free port)"),
         (["--config", "/noequals.conf"], "quorumd: /noequals.conf:1: expected `key = value`, found 'tie-breaker'"),
         (["--config", "/nested.conf"], "quorumd: /nested.conf:1: unknown key 'config' (config files cannot include other files)"),

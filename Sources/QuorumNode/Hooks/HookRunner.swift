@@ -149,120 +149,31 @@ public final class HookRunner: Service, Sendable {
 
     // MARK: - One run
 
-    /// How to start a hook file, decided from the file system.
-    enum Launch: Equatable {
-        case direct(path: String)
-        case python(path: String)
-        case missing
-        case notExecutable
-    }
+    typealias Launch = ProcessGroupRun.Launch
 
-    static func launch(for path: String) -> Launch {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return .missing }
-        let isRegular = (info.st_mode & S_IFMT) == S_IFREG
-        if isRegular && access(path, X_OK) == 0 { return .direct(path: path) }
-        if isRegular && path.hasSuffix(".py") { return .python(path: path) }
-        return .notExecutable
-    }
+    static func launch(for path: String) -> Launch { Launch.of(path) }
 
-    static func absolute(_ path: String) -> String {
-        guard !path.hasPrefix("/") else { return path }
-        guard let cwd = getcwd(nil, 0) else { return path }
-        defer { free(cwd) }
-        return String(cString: cwd) + "/" + path
-    }
-
-    private enum RunEvent: Sendable {
-        case ended(HookOutcome)
-        case timerFired
-    }
+    static func absolute(_ path: String) -> String { ProcessGroupRun.absolute(path) }
 
     private func execute(_ hook: HookInvocation) async -> HookOutcome {
         var hookLogger = self.logger
         for (key, value) in metadata(for: hook) { hookLogger[metadataKey: key] = value }
         let logger = hookLogger
-        let path = Self.absolute(hook.path)
-
-        let executable: Executable
-        let arguments: [String]
-        switch Self.launch(for: path) {
-        case .direct(let file):
-            executable = .path(.init(stringLiteral: file))
-            arguments = []
-        case .python(let file):
-            executable = .name("python3")
-            arguments = [file]
-        case .missing:
-            logger.error("hook not run: file not found", metadata: ["MESSAGE_ID": "\(MessageID.hookFailed.rawValue)"])
-            return .missing
-        case .notExecutable:
-            logger.error("hook not run: file is not executable (and not a .py file)", metadata: ["MESSAGE_ID": "\(MessageID.hookFailed.rawValue)"])
-            return .notExecutable
+        let launch = Self.launch(for: Self.absolute(hook.path))
+        guard let (executable, arguments) = launch.start else {
+            let why = launch == .missing ? "file not found" : "file is not executable (and not a .py file)"
+            logger.error("hook not run: \(why)", metadata: ["MESSAGE_ID": "\(MessageID.hookFailed.rawValue)"])
+            return launch == .missing ? .missing : .notExecutable
         }
-
-        var environmentUpdate: [Environment.Key: String?] = [:]
-        for (key, value) in hook.environment { environmentUpdate[Environment.Key(rawValue: key)!] = value }
-        var platformOptions = PlatformOptions()
-        platformOptions.processGroupID = 0  // a new group, led by the hook (pgid == pid)
-        platformOptions.teardownSequence = [
-            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .zero)
-        ]
-        let options = platformOptions
-        let environment = Environment.inherit.updating(environmentUpdate)
-
         logger.debug("hook started")
-        let groupID = ProcessGroupBox()
         let timeout = self.timeout
-        let outcome = await withTaskGroup(of: RunEvent.self) { group -> HookOutcome in
-            group.addTask {
-                do {
-                    let result = try await Subprocess.run(
-                        executable,
-                        arguments: Arguments(arguments),
-                        environment: environment,
-                        platformOptions: options,
-                        input: .none,
-                        output: .sequence,
-                        error: .sequence
-                    ) { execution in
-                        groupID.set(execution.processIdentifier.value)
-                        async let out: Void = Self.log(execution.standardOutput, stream: "stdout", to: logger)
-                        async let err: Void = Self.log(execution.standardError, stream: "stderr", to: logger)
-                        _ = await (out, err)
-                    }
-                    switch result.terminationStatus {
-                    case .exited(let code): return .ended(.exited(code))
-                    case .signaled(let signal): return .ended(.signaled(signal))
-                    }
-                } catch {
-                    return .ended(.failedToStart("\(error)"))
-                }
-            }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: timeout)
-                    return .timerFired
-                } catch {
-                    return .ended(.notRun)  // cancelled: the hook ended first
-                }
-            }
-
-            var timedOut = false
-            while let event = await group.next() {
-                switch event {
-                case .timerFired:
-                    timedOut = true
-                    if let pgid = groupID.value {
-                        logger.error("hook still running after \(timeout); killing its process group")
-                        kill(-pgid, SIGKILL)
-                    }
-                case .ended(let outcome):
-                    group.cancelAll()
-                    return timedOut ? .timedOut : outcome
-                }
-            }
-            return timedOut ? .timedOut : .notRun
+        let outcome = await ProcessGroupRun.run(
+            executable, arguments: arguments, environment: hook.environment, timeout: timeout,
+            onDeadline: { logger.error("hook still running after \(timeout); killing its process group") }
+        ) { out, err in
+            async let o: Void = Self.log(out, stream: "stdout", to: logger)
+            async let e: Void = Self.log(err, stream: "stderr", to: logger)
+            _ = await (o, e)
         }
 
         let failed: Logger.Metadata = ["MESSAGE_ID": "\(MessageID.hookFailed.rawValue)"]
@@ -303,12 +214,4 @@ public final class HookRunner: Service, Sendable {
         }
         if !pending.isEmpty { emit(pending[...]) }
     }
-}
-
-/// The hook's process group id, published by the task that started it to the task that
-/// may have to kill it.
-private final class ProcessGroupBox: Sendable {
-    private let storage = Mutex<pid_t?>(nil)
-    func set(_ pgid: pid_t) { storage.withLock { $0 = pgid } }
-    var value: pid_t? { storage.withLock { $0 } }
 }

@@ -35,6 +35,8 @@ public struct ControlAdapter: Sendable {
                 report.seeds = snapshot.seeds
                 report.broadcastDiscovery = snapshot.broadcastDiscovery
                 report.warnings = snapshot.warnings
+                report.standby = snapshot.standby
+                report.check = snapshot.check
                 return .status(report)
             case .peers:
                 return .peers(try await driver.peerSnapshot().get().map(Self.report))
@@ -46,6 +48,13 @@ public struct ControlAdapter: Sendable {
             case .reload:
                 guard let reloader else { return .failure("this node cannot reload") }
                 return .reload(await reloader.reload(trigger: "quorumctl reload"))
+            case .stepDown(let target, let milliseconds):
+                return .stepDown(try await driver.stepDown(to: target, timeout: .milliseconds(milliseconds)).get())
+            case .standby(let on, let untilRestart):
+                switch try await driver.standby(on: on, untilRestart: untilRestart).get() {
+                case .success(let line): return .accepted(line)
+                case .failure(let error): return .failure("standby not changed: \(error.description)")
+                }
             case .watch:
                 // The control server streams a watch itself (ControlServer.Watch).
                 return .failure("watch is a stream, not a single answer")
@@ -83,6 +92,9 @@ public struct ControlAdapter: Sendable {
             state: PeerReport.State(rawValue: p.state.rawValue) ?? .lost, birth: p.identity.birth,
             instance: String(p.identity.instance, radix: 16),
             lastHeardMillisecondsAgo: p.silence.map { Int64($0.milliseconds) },
-            protocolVersion: p.protocolVersion.map(Int.init))
+            protocolVersion: p.protocolVersion.map(Int.init),
+            eligible: p.eligibility.map(\.isEligible), priority: p.eligibility.map { Int($0.priority) },
+            healthy: p.eligibility.flatMap { e in e.health == .unchecked ? nil : e.health == .passing },
+            standby: p.eligibility?.standby, witness: p.eligibility?.witness)
     }
 }

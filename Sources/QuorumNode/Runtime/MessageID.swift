@@ -18,4 +18,7 @@ public enum MessageID: String, CaseIterable, Sendable {
     case reloaded = "5b0e2c9d41a74f0c8e7a2f3d9c6b1e48"
     case reloadRefused = "c3a91f6e08b24d57a1e6d2b07f4c9a35"
     case metricsNotListening = "7e2d4b91c05a4f38b6e1d9a3c4f8e215"
+    case standbyChanged = "b1da79c7b4194a98bcf8c101d9ff55da"
+    case checkFailing = "c90cd5970a674073895ac5aca3c89754"
+    case checkPassing = "2313b592d5ce40d7be248ad323ad8dd1"
 }

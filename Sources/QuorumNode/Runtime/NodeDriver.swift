@@ -22,6 +22,10 @@ public final class NodeDriver: Sendable {
     /// The node's Prometheus series (served by `--metrics-listen`).
     public let metrics: NodeMetrics
     private let metricsServer: MetricsServer?
+    /// One element after every applied reload: the health check's runner waits on it while no
+    /// check is configured (it never polls).
+    let settingsChanged: AsyncStream<Void>
+    private let settingsChangedContinuation: AsyncStream<Void>.Continuation
 
     public init(
         settings: NodeSettings, loop: EventLoop, logger: Logger, keyring: ClusterKeyring? = nil,
@@ -29,6 +33,7 @@ public final class NodeDriver: Sendable {
     ) {
         self.loop = loop
         self.settings = settings
+        (settingsChanged, settingsChangedContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let store = StateStore(directory: settings.stateDirectory)
         self.store = store
         let ending = loop.makePromise(of: Ending.self)
@@ -122,6 +127,7 @@ public final class NodeDriver: Sendable {
             if let new { adapter.value.apply(new, keyring: keyring) }
             adapter.value.notices.reloadFinished(failure: failure)
         }.get()
+        if new != nil { settingsChangedContinuation.yield() }
     }
 
     /// Graceful dispatch; completes with the exit status once the node has ended.
@@ -172,6 +178,8 @@ public final class NodeDriver: Sendable {
         var seeds: [SeedReport]
         var broadcastDiscovery: Bool
         var warnings: [String]
+        var standby: StandbyReport?
+        var check: CheckReport?
     }
 
     func statusSnapshot() -> EventLoopFuture<StatusSnapshot?> {
@@ -183,15 +191,57 @@ public final class NodeDriver: Sendable {
             let unsealed = !a.settings.seeds.isEmpty && a.transport.keyring == nil
             var warnings = unsealed ? [Notices.unsealedSeedsWarning] : []
             if let problem = metricsServer?.problem { warnings.append("metrics: " + problem) }
+            if let differ = a.preemptionWarning { warnings.append(differ) }
             return StatusSnapshot(
                 status: status, uptime: a.now() - a.startedAt, seeds: a.seeds.reports, broadcastDiscovery: a.settings.broadcastDiscovery,
-                warnings: warnings)
+                warnings: warnings,
+                standby: a.standby.map { StandbyReport(on: true, since: $0.since > 0 ? ISO8601.utc(millisecondsSinceEpoch: $0.since) : nil, persistent: $0.persistent) }
+                    ?? StandbyReport(on: false),
+                check: a.checkReport)
         }
     }
 
     func peerSnapshot() -> EventLoopFuture<[QuorumInstance.PeerStatus]> {
         let adapter = self.adapter
         return loop.submit { adapter.value.peerStatuses() }
+    }
+
+    func stepDown(to target: String?, timeout: Duration) -> EventLoopFuture<StepDownReport> {
+        let adapter = self.adapter
+        return loop.flatSubmit { adapter.value.stepDown(to: target, timeout: timeout) }
+    }
+
+    /// Standby on or off; the line for the operator, or why it could not be recorded.
+    func standby(on: Bool, untilRestart: Bool) -> EventLoopFuture<Result<String, StateStore.Failure>> {
+        let adapter = self.adapter
+        return loop.submit {
+            do throws(StateStore.Failure) {
+                return .success(try adapter.value.setStandby(on: on, untilRestart: untilRestart))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    // MARK: - The health check
+
+    /// The check in force (nil: none), read before every run.
+    func checkSettings() async -> HealthCheckSettings? {
+        let adapter = self.adapter
+        return try? await loop.submit { adapter.value.settings.check }.get()
+    }
+
+    /// What a check is told of the node.
+    func checkEnvironment() async -> [String: String] {
+        let adapter = self.adapter
+        return (try? await loop.submit { adapter.value.checkEnvironment }.get()) ?? [:]
+    }
+
+    func checkFinished(passed: Bool, result: String, output: String?, fullOutput: String, startedAt: Int64, took: Duration) async {
+        let adapter = self.adapter
+        try? await loop.submit {
+            adapter.value.checkFinished(passed: passed, result: result, output: output, fullOutput: fullOutput, startedAt: startedAt, took: took)
+        }.get()
     }
 
     func forget(_ peer: String) -> EventLoopFuture<ForgetOutcome> {

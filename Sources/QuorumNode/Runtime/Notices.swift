@@ -81,7 +81,11 @@ final class Notices {
     }
 
     static func statusLine(_ s: QuorumInstance.Status) -> String {
-        "\(s.role.rawValue); master \(s.master ?? "none") (epoch \(s.epoch)); \(s.connected + 1)/\(s.clusterSize) members up, \(s.lost) lost\(s.quorate ? "" : "; no quorum")"
+        var line = "\(s.role.rawValue); master \(s.master ?? "none") (epoch \(s.epoch)); \(s.connected + 1)/\(s.clusterSize) members up, \(s.lost) lost\(s.quorate ? "" : "; no quorum")"
+        // What keeps this node from being master, where `systemctl status` shows it.
+        if s.eligibility.standby { line += "; standby" }
+        if s.eligibility.health == .failing { line += "; check failing" }
+        return line
     }
 
     func stopping() { notifier.stopping() }

@@ -87,6 +87,7 @@ public actor Reloader {
                 errors.append(error.description)
             }
         }
+        if let problem = NamedFiles.checkProblem(new) { errors.append(problem) }
         let plan = ReloadPlan.between(running, new, keysChanged: keysChanged)
         errors += plan.refusals
         guard errors.isEmpty else { return (ReloadReport(applied: false, errors: errors), nil, nil) }

@@ -61,10 +61,46 @@ public struct StateStore: Sendable {
     }
 
     public func save(_ state: PersistentState) throws(Failure) {
-        let temporary = path + ".tmp"
+        try replace(path, with: state.encoded())
+    }
+
+    // MARK: - Standby
+
+    /// `quorumctl standby on` (persistent): a file in the state directory holding when it was
+    /// turned on, in milliseconds since 1970. Absent: off.
+    public var standbyPath: String { directory + "/standby" }
+
+    /// When a persistent standby was turned on, or nil when it is off. An unreadable or
+    /// garbled file counts as on (since unknown, 0): standby is the safe side.
+    public func loadStandby() -> Int64? {
+        let fd = open(standbyPath, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return errno == ENOENT ? nil : 0 }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return 0 }
+        let text = String(decoding: buffer[0..<n], as: UTF8.self).split(whereSeparator: \.isWhitespace).first
+        return text.flatMap { Int64($0) } ?? 0
+    }
+
+    public func saveStandby(since milliseconds: Int64?) throws(Failure) {
+        guard let milliseconds else {
+            if unlink(standbyPath) != 0 && errno != ENOENT {
+                throw Failure(description: "cannot remove \(standbyPath): \(String(cString: strerror(errno)))")
+            }
+            syncDirectory()
+            return
+        }
+        try replace(standbyPath, with: Array("\(milliseconds)\n".utf8))
+    }
+
+    // MARK: - Writing
+
+    /// Replaces `target` atomically and durably: a temporary file, fsync, rename, fsync of the directory.
+    private func replace(_ target: String, with bytes: [UInt8]) throws(Failure) {
+        let temporary = target + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw Failure(description: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let bytes = state.encoded()
         var written = 0
         while written < bytes.count {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
@@ -82,7 +118,11 @@ public struct StateStore: Sendable {
             throw Failure(description: "cannot fsync \(temporary): \(reason)")
         }
         close(fd)
-        if rename(temporary, path) != 0 { throw Failure(description: "cannot replace \(path): \(String(cString: strerror(errno)))") }
+        if rename(temporary, target) != 0 { throw Failure(description: "cannot replace \(target): \(String(cString: strerror(errno)))") }
+        syncDirectory()
+    }
+
+    private func syncDirectory() {
         let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dir >= 0 {
             _ = fsync(dir)

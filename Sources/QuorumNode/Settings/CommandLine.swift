@@ -80,6 +80,16 @@ struct QuorumdArguments: ParsableCommand {
     var preemptDelay: String?
     @Flag(name: .customLong("witness"), help: "Vote and count, but never be master and run no hook (the third member of a two-node cluster).")
     var witness = false
+    @Option(name: .customLong("check"), help: ArgumentHelp("A health check run on every node: a program and its arguments, split like shell words but run without a shell. A node whose check fails may not be master.", valueName: "command"))
+    var check: String?
+    @Option(name: .customLong("check-interval"), help: ArgumentHelp("The pause after one check ends before the next starts: 100ms to 3600s (default 1s).", valueName: "duration"))
+    var checkInterval: String?
+    @Option(name: .customLong("check-timeout"), help: ArgumentHelp("How long a check may run before its process group is killed, a failure: up to 60s (default the interval).", valueName: "duration"))
+    var checkTimeout: String?
+    @Option(name: .customLong("check-fall"), help: ArgumentHelp("Failures in a row that make a passing node failing: 1-100 (default 3).", valueName: "n"))
+    var checkFall: String?
+    @Option(name: .customLong("check-rise"), help: ArgumentHelp("Passes in a row that make a failing node passing again: 1-100 (default 2).", valueName: "n"))
+    var checkRise: String?
     @Option(name: .customLong("config"), help: ArgumentHelp("Read settings from this file; may be repeated, later files win; flags win over files.", valueName: "file"))
     var config: [String] = []
     @Option(name: .customLong("config-dir"), help: ArgumentHelp("Read DIR/quorum.conf and then DIR/NAME.conf, each when it exists, at start and at every reload (below --config files and flags).", valueName: "dir"))
@@ -118,6 +128,11 @@ struct QuorumdArguments: ParsableCommand {
         put(.preempt, preempt, .flag("--preempt"))
         put(.preemptDelay, preemptDelay, .flag("--preempt-delay"))
         if witness { put(.witness, "true", .flag("--witness")) }
+        put(.check, check, .flag("--check"))
+        put(.checkInterval, checkInterval, .flag("--check-interval"))
+        put(.checkTimeout, checkTimeout, .flag("--check-timeout"))
+        put(.checkFall, checkFall, .flag("--check-fall"))
+        put(.checkRise, checkRise, .flag("--check-rise"))
         return values
     }
 }
@@ -147,6 +162,11 @@ enum SettingKey: String, CaseIterable {
     case priority, preempt
     case preemptDelay = "preempt-delay"
     case witness
+    case check
+    case checkInterval = "check-interval"
+    case checkTimeout = "check-timeout"
+    case checkFall = "check-fall"
+    case checkRise = "check-rise"
 
     /// A key whose values add up (repeated, or comma-separated) instead of replacing.
     var isRepeatable: Bool { self == .peer }

@@ -32,6 +32,24 @@ public enum NamedFiles {
         }
     }
 
+    /// Why the health check's program cannot start, if it cannot: a path must be a file that
+    /// is executable (or a `.py` file); a bare name must be found in `PATH`. An error at start,
+    /// at a reload and for `--check-config`: a check that can never pass would keep the node
+    /// from ever being master.
+    public static func checkProblem(_ settings: NodeSettings, path: String? = ProcessContext.environment()["PATH"]) -> String? {
+        guard let program = settings.check?.command.first else { return nil }
+        if program.contains("/") {
+            switch HookRunner.launch(for: HookRunner.absolute(program)) {
+            case .direct, .python: return nil
+            case .missing: return "check \(program): file not found"
+            case .notExecutable: return "check \(program): not executable (and not a .py file)"
+            }
+        }
+        let directories = (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
+        if directories.contains(where: { access($0 + "/" + program, X_OK) == 0 }) { return nil }
+        return "check \(program): not found in PATH"
+    }
+
     /// What would stop a hook from running, one line each (`master-hook /x: file not found`).
     /// Warnings, not errors: a hook may be installed after the node starts, and a missing
     /// hook is logged when it is due.

@@ -32,6 +32,10 @@ extension NodeSettings {
             commandLine = try QuorumdArguments.parse(arguments)
         } catch {
             if QuorumdArguments.exitCode(for: error) == .success {
+                // `--generate-completion-script bash|zsh|fish`: the packaging installs its output.
+                if arguments.contains(where: { $0.hasPrefix("--generate-completion-script") }) {
+                    return .help(QuorumdArguments.fullMessage(for: error))
+                }
                 return .help(QuorumdArguments.helpMessage(columns: 100))
             }
             throw SettingsError(QuorumdArguments.message(for: error) + " (see quorumd --help)")
@@ -147,9 +151,10 @@ extension NodeSettings {
         settings.preempt = try value(.preempt).map(boolean) ?? true
         settings.preemptDelay = try value(.preemptDelay).map(delay) ?? Eligibility.defaultPreemptDelay
         settings.witness = try value(.witness).map(boolean) ?? false
+        settings.check = try healthCheck(value)
         if settings.witness {
-            // A witness is never master and runs nothing: a hook or a priority would be ignored.
-            for (key, flag) in [(SettingKey.masterHook, "--master-hook"), (.slaveHook, "--slave-hook"), (.priority, "--priority")] where value(key) != nil {
+            // A witness is never master and runs nothing: a hook, a check or a priority would be ignored.
+            for (key, flag) in [(SettingKey.masterHook, "--master-hook"), (.slaveHook, "--slave-hook"), (.priority, "--priority"), (.check, "--check")] where value(key) != nil {
                 throw SettingsError("--witness cannot be combined with \(flag)")
             }
         }
@@ -310,12 +315,49 @@ extension NodeSettings {
 
     /// A delay written `500ms`, `10s` or plain seconds (`2.5`), from 0 to an hour.
     static func delay(_ value: SettingValue) throws(SettingsError) -> Duration {
-        let text = value.text
-        let (number, scale): (Substring, Double) = text.hasSuffix("ms") ? (text.dropLast(2), 1) : (text.hasSuffix("s") ? (text.dropLast(), 1000) : (Substring(text), 1000))
-        guard let n = Double(number), n.isFinite, n >= 0, n * scale <= Eligibility.maximumPreemptDelay.milliseconds else {
-            throw .badValue(value.source, "'\(text)' is not a delay from 0 to 3600s (such as 500ms, 10s or 2.5)")
+        try duration(value, within: .zero ... Eligibility.maximumPreemptDelay, what: "a delay from 0 to 3600s")
+    }
+
+    /// `--check` and its timing; the timing keys without a check are an error (they would do nothing).
+    static func healthCheck(_ value: (SettingKey) -> SettingValue?) throws(SettingsError) -> HealthCheckSettings? {
+        guard let given = value(.check) else {
+            for key in [SettingKey.checkInterval, .checkTimeout, .checkFall, .checkRise] {
+                if let v = value(key) { throw .badValue(v.source, "it needs a check (--check)") }
+            }
+            return nil
         }
-        return .milliseconds(Int64((n * scale).rounded()))
+        let words: [String]
+        do {
+            words = try CommandWords.split(given.text)
+        } catch {
+            throw .badValue(given.source, "'\(given.text)': \(error.description)")
+        }
+        guard let program = words.first, !program.isEmpty else { throw .badValue(given.source, "the check command is empty") }
+        var check = HealthCheckSettings(command: words)
+        typealias D = HealthCheckSettings.Defaults
+        if let v = value(.checkInterval) {
+            check.interval = try duration(v, within: D.intervalRange, what: "a check interval from 100ms to 3600s")
+        }
+        check.timeout = min(check.interval, D.maximumTimeout)
+        if let v = value(.checkTimeout) {
+            check.timeout = try duration(v, within: .milliseconds(1) ... D.maximumTimeout, what: "a check timeout above 0 and at most 60s")
+        }
+        for (key, what) in [(SettingKey.checkFall, "failures"), (.checkRise, "passes")] {
+            guard let v = value(key) else { continue }
+            guard let n = Int(v.text), D.countRange.contains(n) else {
+                throw .badValue(v.source, "'\(v.text)' is not a number of \(what) from 1 to 100")
+            }
+            if key == .checkFall { check.fall = n } else { check.rise = n }
+        }
+        return check
+    }
+
+    /// A duration written `200ms`, `1s` or plain seconds (`2.5`), within `range`.
+    static func duration(_ value: SettingValue, within range: ClosedRange<Duration>, what: String) throws(SettingsError) -> Duration {
+        guard let d = Duration(operatorText: value.text), range.contains(d) else {
+            throw .badValue(value.source, "'\(value.text)' is not \(what) (such as 200ms, 1s or 2.5)")
+        }
+        return d
     }
 
     /// Seconds, whole or decimal (`30`, `2.5`), more than zero and at most a day.

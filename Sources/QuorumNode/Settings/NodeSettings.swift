@@ -53,6 +53,8 @@ public struct NodeSettings: Sendable, Equatable {
     public var preempt: Bool = true
     public var preemptDelay: Duration = Eligibility.defaultPreemptDelay
     public var witness: Bool = false
+    /// `--check` and its timing; nil: no health check (health does not count).
+    public var check: HealthCheckSettings? = nil
     /// The `--config` files read, in order (later files win over earlier ones).
     public var configFiles: [String] = []
     /// The highest protocol version the node speaks. Tests set `QUORUM_TEST_PROTOCOL` to
@@ -96,7 +98,8 @@ public struct NodeSettings: Sendable, Equatable {
         configuration.expectedNodes = expectedNodes
         configuration.tieBreaker = tieBreaker
         configuration.protocolVersion = protocolVersion
-        configuration.eligibility = Eligibility(priority: priority, preempt: preempt, preemptDelay: preemptDelay, witness: witness)
+        configuration.eligibility = Eligibility(priority: priority, preempt: preempt, preemptDelay: preemptDelay,
+                                                health: check == nil ? .unchecked : .unknown, witness: witness)
         return configuration
     }
 }
@@ -148,6 +151,10 @@ extension NodeSettings: CustomStringConvertible {
             ("metrics-listen", metricsListen?.description ?? ""),
             ("priority", "\(priority)"), ("preempt", preempt ? "yes" : "no"),
             ("preempt-delay", Self.format(preemptDelay)), ("witness", witness ? "true" : "false"),
+            ("check", check?.commandText ?? ""),
+            ("check-interval", check.map { Self.format($0.interval) } ?? ""),
+            ("check-timeout", check.map { Self.format($0.timeout) } ?? ""),
+            ("check-fall", check.map { "\($0.fall)" } ?? ""), ("check-rise", check.map { "\($0.rise)" } ?? ""),
         ]
     }
 

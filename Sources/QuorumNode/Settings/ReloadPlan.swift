@@ -3,7 +3,9 @@
 ///
 /// Reloadable: the hooks and their timeout (from the next hook run on), the log level
 /// (`log-level`, `debug`), the key file's keys (a rotation: a node with a key keeps one), the
-/// seeds and their resolve interval. Every other setting decides who the node is, where it
+/// seeds and their resolve interval, the priority and preemption (told to every peer at
+/// once; a master whose priority drops below another's hands over in order), and the
+/// health check. Every other setting decides who the node is, where it
 /// listens or how its cluster counts votes: changing it needs a restart, and a reload that
 /// would change one changes nothing at all.
 public struct ReloadPlan: Sendable, Equatable {
@@ -25,6 +27,7 @@ public struct ReloadPlan: Sendable, Equatable {
     /// Keys a running node can take a new value of.
     public static let reloadable: Set<String> = [
         "master-hook", "slave-hook", "hook-timeout", "log-level", "debug", "key-file", "peer", "peer-resolve-interval",
+        "priority", "preempt", "preempt-delay", "check", "check-interval", "check-timeout", "check-fall", "check-rise",
     ]
 
     /// - Parameter keysChanged: the key file names the same path but holds other keys (a

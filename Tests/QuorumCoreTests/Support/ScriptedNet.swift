@@ -46,6 +46,8 @@ struct ScriptedNet {
     var gateHooks = true
     var violations: [String] = []
     var hookLog: [(time: Int64, process: Int, run: HookRun)] = []
+    /// Answers to step-down requests, by the process asked.
+    var stepDownAnswers: [(time: Int64, process: Int, id: UInt64, answer: StepDownAnswer)] = []
     var masterEpochs: [UInt64: Int] = [:]
     var traceEnabled = false
     var trace: [String] = []
@@ -279,6 +281,8 @@ struct ScriptedNet {
         case .exit(let code):
             processes[i].exitCode = code
             kill(i)
+        case .stepDownAnswered(let id, let answer):
+            stepDownAnswers.append((now, i, id, answer))
         case .notice, .forgetAnswered:
             break
         }
