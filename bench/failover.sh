@@ -7,6 +7,9 @@
 #   (a) SIGKILL of the master  -> the new master's hook starts   (RUNS times; the killed node is
 #       restarted under its name and the bench waits until all 5 agree again before the next run)
 #   (b) SIGTERM of the master (graceful leave) -> the new master's hook starts (same)
+#   (e) `quorumctl step-down` asked of a slave -> the new master's hook starts, and the old
+#       master's slave hook start -> the new master's hook start (the handover itself; the bench
+#       fails if the new master's hook ever starts before the old master's slave hook)
 #   (c) a new node's exec -> its slave hook starts, and -> `quorumctl status` on it first names
 #       the agreed master (the node then leaves with SIGTERM and re-enters in the next run)
 #   (d) idle CPU (% of one core) and RSS (MB) of each of the 5 nodes over IDLE_SECONDS
@@ -15,6 +18,7 @@
 # Environment: RUNS (20), IDLE_SECONDS (30), QUORUMD / QUORUMCTL (the release binaries),
 #              BENCH_TIMEOUT (total seconds allowed, 900), SAMPLES=1 (print every sample),
 #              KEEP=1 (keep the temporary directory with logs and hooks.log),
+#              STEP_DOWN=0 (skip (e), to compare with a build that has no step-down),
 #              METRICS=1 (every node serves --metrics-listen on 127.0.0.1, scraped once a
 #              second during the idle measurement, as a Prometheus would).
 # Every process and the temporary directory are removed on exit, whatever happens.
@@ -195,6 +199,31 @@ failover 9 "$DIR/a.txt"
 echo "(b) SIGTERM of the master" >&2
 failover 15 "$DIR/b.txt"
 
+# (e): a planned step-down asked of a slave (forwarded to the master, as an operator's would be).
+echo "(e) quorumctl step-down" >&2
+: >"$DIR/e.txt"
+: >"$DIR/e2.txt"
+for run in $(seq 1 "$(( ${STEP_DOWN:-1} == 1 ? RUNS : 0 ))"); do
+    wait_until 20 all_agree ${#NODES[@]} "${NODES[@]}" || fail "step-down run $run: the cluster did not settle"
+    master=$AGREED
+    asker=""
+    for name in "${NODES[@]}"; do [[ $name != "$master" ]] && { asker=$name; break; }; done
+    lines=$(wc -l <"$HOOKS")
+    t0=$("$QB" now)
+    "$QUORUMCTL" --socket "$DIR/$asker.sock" step-down --timeout 5s >>"$DIR/step-down.log" 2>&1 \
+        || fail "step-down run $run: quorumctl step-down on $asker failed ($(tail -n 1 "$DIR/step-down.log"))"
+    wait_until 20 new_master_hook "$lines" "$master" || fail "step-down run $run: no new master's hook"
+    t_new=$HOOK_T
+    slave_hook_of "$lines" "$master" || fail "step-down run $run: $master ran no slave hook"
+    t_old=$HOOK_T
+    (( t_old < t_new )) || fail "step-down run $run: the new master's hook started before $master's slave hook"
+    echo $(( t_new - t0 )) >>"$DIR/e.txt"
+    echo $(( t_new - t_old )) >>"$DIR/e2.txt"
+    echo "$t0 $master step-down asked of $asker run $run -> $(( (t_new - t0) / 1000000 )) ms" >>"$DIR/runs.log"
+    printf '.' >&2
+done
+echo >&2
+
 # (c): a new node joins; time from its exec to its slave hook and to quorumctl naming the master.
 echo "(c) a new node joins" >&2
 ctl_names_master() {
@@ -277,6 +306,8 @@ echo "quorumd failover bench — ${#NODES[@]} nodes on loopback, $QUORUMD, $(npr
 printf '%-50s %4s %10s %10s %10s %10s  %s\n' "measure" "n" "median" "p99" "min" "max" "unit"
 row "(a) SIGKILL master -> new master's hook starts" ms "$DIR/a.txt" 1000000
 row "(b) SIGTERM master -> new master's hook starts" ms "$DIR/b.txt" 1000000
+row "(e) quorumctl step-down -> new master's hook starts" ms "$DIR/e.txt" 1000000
+row "(e) old master's slave hook -> new master's hook" ms "$DIR/e2.txt" 1000000
 row "(c) new node exec -> its slave hook starts" ms "$DIR/c.txt" 1000000
 row "(c) new node exec -> quorumctl names the master" ms "$DIR/c2.txt" 1000000
 row "(d) idle CPU per node over ${IDLE_SECONDS} s" "% core" "$DIR/cpu.txt" 1
