@@ -15,14 +15,16 @@ struct ByteWriter {
         for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
     }
     mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
-    mutating func optionalU64(_ v: UInt64?) {
+    /// A flag byte (0 absent, 1 present), then the value when present.
+    mutating func optional<T>(_ v: T?, _ write: (inout ByteWriter, T) -> Void) {
         if let v {
             u8(1)
-            u64(v)
+            write(&self, v)
         } else {
             u8(0)
         }
     }
+    mutating func optionalU64(_ v: UInt64?) { optional(v) { $0.u64($1) } }
     /// A string of at most 255 bytes; longer ones are cut (callers validate names first).
     mutating func string(_ s: String) {
         let utf8 = Array(s.utf8.prefix(255))
@@ -36,14 +38,7 @@ struct ByteWriter {
         while cut.utf8.count > maximum { cut = cut.dropLast() }
         string(String(cut))
     }
-    mutating func optionalString(_ s: String?) {
-        if let s {
-            u8(1)
-            string(s)
-        } else {
-            u8(0)
-        }
-    }
+    mutating func optionalString(_ s: String?) { optional(s) { $0.string($1) } }
     /// A duration in whole milliseconds, up to about 49 days.
     mutating func milliseconds(_ d: Duration) {
         u32(UInt32(clamping: max(0, d.nanosecondsClamped / 1_000_000)))
@@ -87,12 +82,16 @@ struct ByteReader {
         return v
     }
     mutating func i64() throws(WireError) -> Int64 { Int64(bitPattern: try u64()) }
-    mutating func optionalU64() throws(WireError) -> UInt64? {
+    /// The flag byte of an optional value: whether the value follows.
+    mutating func present() throws(WireError) -> Bool {
         switch try u8() {
-        case 0: return nil
-        case 1: return try u64()
+        case 0: return false
+        case 1: return true
         case let other: throw .badValue("optional flag", Int(other))
         }
+    }
+    mutating func optionalU64() throws(WireError) -> UInt64? {
+        try present() ? try u64() : nil
     }
     mutating func text(maximum: Int) throws(WireError) -> String {
         let n = Int(try u8())
@@ -107,11 +106,7 @@ struct ByteReader {
         return s
     }
     mutating func optionalName() throws(WireError) -> String? {
-        switch try u8() {
-        case 0: return nil
-        case 1: return try name()
-        case let other: throw .badValue("optional flag", Int(other))
-        }
+        try present() ? try name() : nil
     }
     mutating func milliseconds() throws(WireError) -> Duration { .milliseconds(Int64(try u32())) }
     mutating func identity() throws(WireError) -> NodeIdentity {
