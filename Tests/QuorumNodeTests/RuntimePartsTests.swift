@@ -23,11 +23,16 @@ private func status(role: Role = .slave, master: String? = "A", quorate: Bool = 
 
 @Suite("Notices: what the operator reads")
 struct NoticesTests {
-    @Test("STATUS= is one line: role, master and epoch, members up, lost, and a missing quorum")
+    @Test("STATUS= is one line: role, master and epoch, members up, lost, a missing quorum, standby and a failing check")
     func statusLine() {
         #expect(Notices.statusLine(status()) == "slave; master A (epoch 4); 3/3 members up, 0 lost")
         #expect(Notices.statusLine(status(role: .noQuorum, master: nil, quorate: false, connected: 0, lost: 2))
             == "no-quorum; master none (epoch 4); 1/3 members up, 2 lost; no quorum")
+        // What keeps the node from being master shows in `systemctl status` too.
+        var standby = status()
+        standby.eligibility.standby = true
+        standby.eligibility.health = .failing
+        #expect(Notices.statusLine(standby) == "slave; master A (epoch 4); 3/3 members up, 0 lost; standby; check failing")
     }
 
     @Test("dropped input of one kind is logged at most once every 10 seconds")
