@@ -53,6 +53,9 @@ switch command {
 case .help(let text), .version(let text):
     print(text)
     exit(0)
+case .checkConfigFailed(let problems):
+    for problem in problems { standardError("quorumd: \(problem)") }
+    exit(SettingsError.exitStatus)
 case .checkConfig(let s):
     // What a start would read, without binding, resolving or touching the state directory.
     var problems: [String] = []

@@ -46,6 +46,16 @@ struct ReloadSettingsTests {
             }
             #expect(settings.name == "B")
         }
+        // Every bad value is reported, one line each, not only the first.
+        let file = "priority = 300\nhook-timeout = soon\nlog-level = info\n"
+        let bad = try NodeSettings.parse(arguments: ["-t", "-n", "B", "--config", "/q.conf", "--check-fall", "3"], environment: [:], hostname: "h") { _ in file }
+        guard case .checkConfigFailed(let problems) = bad else {
+            Issue.record("expected problems, got \(bad)")
+            return
+        }
+        #expect(problems.count == 3, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("/q.conf:1: priority:") } && problems.contains { $0.hasPrefix("/q.conf:2: hook-timeout:") }
+                && problems.contains { $0.hasPrefix("--check-fall:") })
     }
 
     @Test("A reload plan changes only what a running node can take; anything else refuses the whole reload")

@@ -76,9 +76,26 @@ extension NodeSettings {
         }
         values.merge(commandLine.given) { $1 }
 
+        if commandLine.checkConfig {
+            // Every problem, one line each: a bad value is set aside and the rest checked again.
+            var problems: [String] = []
+            while true {
+                do {
+                    var settings = try resolve(values, environment: environment, hostname: hostname)
+                    settings.configFiles = directoryFiles + commandLine.config
+                    return problems.isEmpty ? .checkConfig(settings) : .checkConfigFailed(problems)
+                } catch {
+                    problems.append(error.description)
+                    guard problems.count < 100, let key = values.keys.first(where: { key in
+                        values[key]!.contains { error.description.hasPrefix("\($0.source): ") }
+                    }) else { return .checkConfigFailed(problems) }
+                    values[key] = nil
+                }
+            }
+        }
         var settings = try resolve(values, environment: environment, hostname: hostname)
         settings.configFiles = directoryFiles + commandLine.config
-        return commandLine.checkConfig ? .checkConfig(settings) : .run(settings)
+        return .run(settings)
     }
 
     /// Validates merged values and fills in defaults.

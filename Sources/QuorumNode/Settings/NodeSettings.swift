@@ -121,6 +121,8 @@ public enum SettingsCommand: Sendable, Equatable {
     case version(String)
     /// `--check-config`: these settings parsed; check what they name, then exit.
     case checkConfig(NodeSettings)
+    /// `--check-config` with bad settings: every problem found, one line each (exit 2).
+    case checkConfigFailed([String])
 }
 
 extension NodeSettings: CustomStringConvertible {
