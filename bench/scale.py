@@ -14,7 +14,6 @@ Run by bench/scale.sh (which builds what it needs). Every process and the tempor
 directory are removed on exit, whatever happens.
 """
 import argparse
-import json
 import os
 import random
 import shutil
