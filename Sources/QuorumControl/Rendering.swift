@@ -126,19 +126,6 @@ extension String {
     }
 }
 
-extension Duration {
-    /// Seconds as settings and messages write them: `30`, `2.5`, `0.125` (to the millisecond).
-    public var secondsText: String {
-        let (seconds, attoseconds) = components
-        let milliseconds = attoseconds / 1_000_000_000_000_000
-        guard milliseconds > 0 else { return "\(seconds)" }
-        var fraction = String(milliseconds)
-        while fraction.count < 3 { fraction = "0" + fraction }
-        while fraction.hasSuffix("0") { fraction.removeLast() }
-        return "\(seconds).\(fraction)"
-    }
-}
-
 /// UTC ISO-8601 timestamps, by Foundation's ISO-8601 format style.
 public enum ISO8601 {
     private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)

@@ -101,8 +101,9 @@ extension QuorumInstance {
     }
 
     func busy(_ h: Handover, now: Instant) -> StepDownRefusal {
-        let ago = Double((now - h.startedAt).nanosecondsClamped) / 1e9
-        let started = ago < 10 ? String(Double(Int(ago * 10)) / 10) : String(Int(ago))
+        // Tenths of a second below ten seconds, whole seconds above.
+        let ms = (now - h.startedAt).nanosecondsClamped / 1_000_000
+        let started = Duration.milliseconds(ms < 10_000 ? ms / 100 * 100 : ms / 1000 * 1000).secondsText
         return StepDownRefusal(.busy, "a handover is already under way (to \(h.to), started \(started)s ago)")
     }
 

@@ -27,7 +27,7 @@ final class CoreAdapter: TransportDelegate {
     private let endingPromise: EventLoopPromise<NodeDriver.Ending>
     private var hooks: HookRunner?
 
-    private var core: QuorumInstance?
+    private(set) var core: QuorumInstance?
     private(set) var identity: NodeIdentity?
     let startedAt = BootClock.now()
     /// The wall-clock time of this start, taken before any socket is bound, so that of two
@@ -45,13 +45,11 @@ final class CoreAdapter: TransportDelegate {
     /// Called once the hook queue is empty and no hook runs (set while finishing).
     private var whenHooksIdle: (() -> Void)?
     /// Set by `finish`: the node is leaving or has stopped; the core sees no more events.
-    private var ending: NodeDriver.Ending?
+    private(set) var ending: NodeDriver.Ending?
     /// Step-downs asked of this node, until their report.
-    private lazy var stepDowns = StepDowns(loop: loop)
-    /// `quorumctl standby on`: since when (milliseconds since 1970), and whether it is on disk.
-    private(set) var standby: (since: Int64, persistent: Bool)?
-    /// The health check's results and verdict (see ``HealthState``).
-    private var healthState = HealthState()
+    let stepDowns: StepDowns
+    /// The operator's standby and the health check's verdict.
+    let switches: OperatorSwitches
 
     init(
         settings: NodeSettings, loop: EventLoop, notices: Notices, keyring: ClusterKeyring?,
@@ -62,6 +60,8 @@ final class CoreAdapter: TransportDelegate {
         self.notices = notices
         self.store = store
         self.endingPromise = ending
+        self.switches = OperatorSwitches(store: store, notices: notices)
+        self.stepDowns = StepDowns(loop: loop)
         self.transport = Transport(loop: loop, settings: settings, keyring: keyring, notices: notices)
         self.seeds = SeedDialer(loop: loop, transport: transport, notices: notices, settings: settings)
         transport.seeds = seeds
@@ -82,10 +82,7 @@ final class CoreAdapter: TransportDelegate {
         hookDispatch.slaveHook = new.slaveHook
         transport.keyring = keyring
         seeds.replace(with: new.seeds, resolveInterval: new.peerResolveInterval)
-        // A check added by a reload counts from its first result (the role does not move on the
-        // reload itself); a check replaced or retimed keeps the verdict of the old one until
-        // the new one's results change it.
-        if settings.check == nil, new.check != nil { healthState = HealthState(added: true) }
+        switches.reloaded(from: settings, to: new)
         settings = new
         // Priority, preemption and the check's verdict: told to the peers at once.
         refreshEligibility()
@@ -107,10 +104,9 @@ final class CoreAdapter: TransportDelegate {
             let identity = NodeIdentity(name: self.settings.name, instance: UInt64.random(in: 1...UInt64.max), address: address, port: port, birth: self.birth)
             self.identity = identity
             self.notices.instance = String(identity.instance, radix: 16)
-            self.standby = self.store.loadStandby().map { ($0, true) }
-            if self.standby != nil { self.notices.standbyRestored() }
+            self.switches.restore()
             var configuration = self.settings.coreConfiguration
-            configuration.eligibility = self.ownEligibility
+            configuration.eligibility = self.switches.eligibility(self.settings)
             self.core = QuorumInstance(configuration: configuration, identity: identity, restored: restored, now: self.now(), seed: UInt64.random(in: 0...UInt64.max))
             if self.settings.broadcastDiscovery {
                 self.notices.listening(address: self.settings.address, advertised: address, port: port, discoveryPort: self.settings.broadcastPort, via: self.settings.broadcastAddress)
@@ -383,112 +379,6 @@ final class CoreAdapter: TransportDelegate {
             return outcome
         }
         return .unknown
-    }
-
-    // MARK: - Operator preferences
-
-    /// This node's eligibility: its settings, its standby and its check's verdict.
-    var ownEligibility: Eligibility {
-        var e = settings.coreConfiguration.eligibility
-        e.standby = standby != nil
-        e.health = e.witness || settings.check == nil ? .unchecked : healthState.verdict
-        return e
-    }
-
-    /// Tells the core where this node stands now (a master that may no longer hold the role
-    /// steps down in order).
-    func refreshEligibility() {
-        feed(.eligibilityChanged(ownEligibility))
-    }
-
-    /// `quorumctl standby on|off [--until-restart]`. A persistent change is on disk before it
-    /// takes effect; turning it off removes it from disk too.
-    func setStandby(on: Bool, untilRestart: Bool) throws(StateStore.Failure) -> String {
-        let name = settings.name
-        if on {
-            let since = standby?.since ?? BootClock.wallClockMilliseconds()
-            if !untilRestart { try store.saveStandby(since: since) } else if standby?.persistent == true { try store.saveStandby(since: nil) }
-            let was = standby != nil
-            standby = (since, !untilRestart)
-            notices.standbyChanged(on: true, persistent: !untilRestart)
-            refreshEligibility()
-            let kept = untilRestart ? "until the next restart" : "across restarts"
-            return was ? "\(name) stays in standby (\(kept))" : "\(name) is in standby (\(kept)): it votes but may not be master"
-        }
-        guard standby != nil else { return "\(name) is not in standby" }
-        try store.saveStandby(since: nil)
-        standby = nil
-        notices.standbyChanged(on: false, persistent: false)
-        refreshEligibility()
-        return "\(name) is out of standby: it may be master again (it takes the role back only by a higher priority)"
-    }
-
-    /// A check run ended: its result counts toward the verdict; only a change is logged.
-    func checkFinished(passed: Bool, result: String, output: String?, fullOutput: String, startedAt: Int64, took: Duration) {
-        guard let check = settings.check, ending == nil else { return }
-        if !fullOutput.isEmpty { notices.checkOutput(fullOutput, result: result) }
-        let change = healthState.record(passed: passed, result: result, output: output, startedAt: startedAt, took: took, fall: check.fall, rise: check.rise)
-        switch change {
-        case .passing(let first)?: notices.checkPassing(first: first)
-        case .failing(let failures)?: notices.checkFailing(failures: failures, result: result, output: output)
-        case nil: return
-        }
-        refreshEligibility()
-    }
-
-    /// What the check is told of the node (its role, master and epoch now).
-    var checkEnvironment: [String: String] {
-        let master = core?.currentMaster(now: now())
-        return [
-            "QUORUM_ROLE": core?.role.rawValue ?? "discovering", "QUORUM_NAME": settings.name, "QUORUM_CLUSTER": settings.cluster,
-            "QUORUM_MASTER": master?.name ?? "", "QUORUM_EPOCH": String(core?.fencingEpoch ?? 0),
-            "QUORUM_CHECK_FAILURES": String(healthState.lastPassed == false ? healthState.consecutive : 0),
-        ]
-    }
-
-    /// A warning when the members do not all say the same of preemption (`--preempt`,
-    /// `--preempt-delay`): the master's own value applies, which surprises whoever set the
-    /// other one (keepalived users learned `nopreempt` the hard way).
-    var preemptionWarning: String? {
-        guard let core else { return nil }
-        let own = core.eligibility
-        var values: [(String, Eligibility)] = [(settings.name, own)]
-        for p in peerStatuses() where p.state == .connected && p.isMember {
-            if let e = p.eligibility, !e.witness { values.append((p.identity.name, e)) }
-        }
-        if own.witness { values.removeFirst() }
-        func text(_ e: Eligibility) -> String { e.preempt ? "yes after \(e.preemptDelay.secondsText)s" : "no" }
-        guard Set(values.map { text($0.1) }).count > 1 else { return nil }
-        let listed = values.sorted { $0.0 < $1.0 }.map { "\($0.0) \(text($0.1))" }.joined(separator: ", ")
-        return "members differ on preemption (\(listed)); the master's own value applies"
-    }
-
-    /// The check as `status` shows it (nil without one).
-    var checkReport: CheckReport? { settings.check.map { healthState.report($0) } }
-
-    /// `quorumctl step-down`: the report once a new master is known, the request is refused,
-    /// or its time is up.
-    func stepDown(to target: String?, timeout: Duration) -> EventLoopFuture<StepDownReport> {
-        guard ending == nil, core != nil else {
-            return loop.makeSucceededFuture(StepDownReport(outcome: .refused, error: "the node is not running", reason: "no-master"))
-        }
-        guard let (request, report) = stepDowns.begin(to: target, timeout: timeout, now: now(), expire: { [unowned self] id in
-            self.stepDowns.expire(id, master: self.core?.currentMaster(now: self.now()))
-        }) else {
-            return loop.makeSucceededFuture(StepDownReport(outcome: .refused, error: "too many step-downs are waiting on this node", reason: "busy"))
-        }
-        feed(.stepDownRequested(request))
-        observeStepDowns()
-        return report
-    }
-
-    private func observeStepDowns() {
-        guard let core else { return }
-        let now = self.now()
-        stepDowns.observe(master: core.currentMaster(now: now), now: now) {
-            guard let p = core.status(now: now).pendingPreemption else { return nil }
-            return "\(p.name) (priority \(p.priority)) will take the role back in \(p.after.secondsText)s (preempt-delay); run 'quorumctl -n \(p.name) standby on' to keep it off"
-        }
     }
 
     // MARK: - Finishing

@@ -195,9 +195,7 @@ public final class NodeDriver: Sendable {
             return StatusSnapshot(
                 status: status, uptime: a.now() - a.startedAt, seeds: a.seeds.reports, broadcastDiscovery: a.settings.broadcastDiscovery,
                 warnings: warnings,
-                standby: a.standby.map { StandbyReport(on: true, since: $0.since > 0 ? ISO8601.utc(millisecondsSinceEpoch: $0.since) : nil, persistent: $0.persistent) }
-                    ?? StandbyReport(on: false),
-                check: a.checkReport)
+                standby: a.switches.standbyReport, check: a.switches.checkReport(a.settings))
         }
     }
 
