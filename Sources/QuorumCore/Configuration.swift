@@ -97,4 +97,7 @@ public enum PlantedHole: String, Sendable, CaseIterable {
     case expectedNodesForgotten = "expected-nodes-forgotten"
     /// 8: the lease ignores the tie-breaker when the other half acknowledged earlier.
     case tieBreakerBlink = "tie-breaker-blink"
+    /// 9: the tie-breaker's half holds the best member by the metric over the identities each
+    /// node knows, which a restart changes, instead of the list's first member.
+    case tieBreakerBestByMetric = "tie-breaker-metric"
 }

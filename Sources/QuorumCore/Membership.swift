@@ -2,7 +2,7 @@
 /// seen, and the one rule for what a quorum is.
 ///
 /// A *plain* list is in force alone: a quorum is a strict majority of its members, or with
-/// the tie-breaker exactly half of them holding the best member by the election order. A
+/// the tie-breaker exactly half of them holding the list's first member. A
 /// *joint* list (one with `previous`) is a change not yet known to a quorum of the list
 /// before it: a quorum is then a strict majority of each list, and the tie-breaker does not
 /// count. So every quorum that can elect under any list still in force shares a member with
@@ -14,15 +14,18 @@ struct Membership: Sendable {
     var departed: [String: UInt64] = [:]
     /// Every name seen in the cluster, this node's included (persisted, for `--expected-nodes`).
     var seen: Set<String>
-    let order: Metric
     let tieBreaker: Bool
+    /// `--expected-nodes`: the smallest cluster a brand-new list may found is a majority of it.
+    var expectedNodes: Int? = nil
     /// Test only: the tie-breaker counts over an unfinished change (hole 1).
     let plantedNoJointQuorum: Bool
+    /// Test only: the tie-breaker's half holds the best member by this metric, as each node
+    /// sees the members' latest identities (hole 9).
+    var plantedBestBy: Metric? = nil
 
-    init(list: MembershipList, seen: Set<String>, order: Metric, tieBreaker: Bool, plantedNoJointQuorum: Bool) {
+    init(list: MembershipList, seen: Set<String>, tieBreaker: Bool, plantedNoJointQuorum: Bool) {
         self.list = list
         self.seen = seen
-        self.order = order
         self.tieBreaker = tieBreaker
         self.plantedNoJointQuorum = plantedNoJointQuorum
     }
@@ -59,7 +62,13 @@ struct Membership: Sendable {
         return entries.filter { present.contains($0.name) }.count * 2 > entries.count
     }
 
-    /// A plain list's rule: a strict majority, or exactly half holding the best member. The
+    /// A plain list's rule: a strict majority, or exactly half holding the list's first member
+    /// (its *anchor*). The anchor is a property of the list as its master made it, the same on
+    /// every node that holds it and unchanged by restarts: the best member by the metric is
+    /// not (a restart is a new birth), and two halves that each held "the best" by their own
+    /// view once elected apart (seed 3717). The master that founds a cluster puts itself first,
+    /// later masters move themselves first by an ordinary change, and every change keeps the
+    /// order of the members it keeps, so the anchor is the master as soon as its list settles. The
     /// half counts only over the list as it stands: while goodbyes not yet in a new list leave
     /// fewer members counted, a node that said one may still count itself elsewhere (it may
     /// have started again and taken the list), and a majority of the fewer members shares a
@@ -70,12 +79,18 @@ struct Membership: Sendable {
         // there, a member of another cluster included: seed 36700).
         guard tieBreaker, list.stamp != .bootstrap, departed.keys.allSatisfy({ !list.names($0) }),
               !entries.isEmpty, entries.filter({ present.contains($0.name) }).count * 2 == entries.count,
-              let best = order.best(of: entries) else { return false }
-        return present.contains(best.name)
+              let anchor = plantedBestBy.map({ $0.best(of: entries) }) ?? entries.first else { return false }
+        return present.contains(anchor.name)
     }
 
     /// `true` when `present` may elect a master under this list.
     func isQuorum(_ present: Set<String>) -> Bool {
+        // A brand-new cluster with `--expected-nodes N` forms only with a strict majority of
+        // N, as Corosync's expected votes: the nodes seen may since have said goodbye, and a
+        // majority of the few left need not meet the majority that founded a cluster elsewhere
+        // (seed 3959: two left, and the third, suspended meanwhile, founded a cluster alone).
+        if list.stamp == .bootstrap, let n = expectedNodes,
+           members.filter({ present.contains($0.name) }).count * 2 <= n { return false }
         if let previous, !plantedNoJointQuorum {
             return Self.isMajority(present, of: members) && Self.isMajority(present, of: previous)
         }
@@ -102,6 +117,11 @@ struct Membership: Sendable {
     }
 
     // MARK: Changes
+
+    /// `entries` with `name` moved to the front, the others in their order.
+    static func anchored(_ entries: [MemberEntry], first name: String) -> [MemberEntry] {
+        entries.filter { $0.name == name } + entries.filter { $0.name != name }
+    }
 
     /// Replaces the list (adopted from a master, or made by this node as master).
     mutating func replace(with new: MembershipList) {

@@ -19,7 +19,9 @@ extension QuorumInstance {
     /// node ranks against its own; a node waiting for admission keeps whichever list
     /// outranks, so it never goes back to a cluster it has left.
     mutating func onList(_ list: MembershipList, from sender: String, now: Instant, into out: inout [Directive]) {
-        if membership.stamp == .bootstrap || list.isSameCluster(as: membership.list) {
+        if list.stamp == .bootstrap {
+            mergeBootstrap(list, into: &out)
+        } else if membership.stamp == .bootstrap || list.isSameCluster(as: membership.list) {
             adopt(list, from: sender, now: now, into: &out)
         } else if isSettled {
             meetCluster(list, from: sender, now: now, into: &out)

@@ -38,7 +38,9 @@ extension QuorumInstance {
     }
 
     /// The member list after the next change, if one is wanted: a node that left or was
-    /// forgotten goes first; else the first newcomer by name comes in.
+    /// forgotten goes first; else the first newcomer by name comes in; else, with the
+    /// tie-breaker, this master moves itself to the front of the list, so that the half
+    /// holding the master is the one that keeps it in an even split.
     private func nextChange(now: Instant) -> [MemberEntry]? {
         let list = membership.list.members
         if let gone = list.first(where: { membership.departed[$0.name] != nil }) {
@@ -48,8 +50,11 @@ extension QuorumInstance {
         let newcomers = peers.alive(now: now).filter {
             !membership.isMember($0.name) && $0.following?.name == name && $0.following?.instance == identity.instance
         }
-        guard let next = newcomers.first?.identity else { return nil }
-        return membership.members + [next]
+        if let next = newcomers.first?.identity { return membership.members + [next] }
+        if configuration.tieBreaker, list.first?.name != name, list.contains(where: { $0.name == name }) {
+            return Membership.anchored(list, first: name)
+        }
+        return nil
     }
 
     /// The rule before holes 1 and 2 were closed (test only): plain lists, admissions wait for
@@ -108,13 +113,32 @@ extension QuorumInstance {
 
     /// Sends this node's list to `peer` once per stamp, when the peer's is older (or, with
     /// `evenIfNewer`, whenever it differs: a peer of another cluster ranks the two lists).
-    mutating func sendListIfNeeded(to peer: String, evenIfNewer: Bool = false, into out: inout [Directive]) {
+    /// `again`: even if sent before, for a peer that shows it still holds an older list (a
+    /// candidate refused for it: the first copy may have been lost to a cut the link outlived,
+    /// and without it the two would refuse each other for ever: seed 1945).
+    mutating func sendListIfNeeded(to peer: String, evenIfNewer: Bool = false, again: Bool = false, into out: inout [Directive]) {
         guard membership.stamp != .bootstrap, var p = peers[peer], p.linkUp else { return }
-        if p.membershipSent == membership.stamp || p.membership == membership.stamp { return }
+        if (p.membershipSent == membership.stamp && !again) || p.membership == membership.stamp { return }
         if p.membership > membership.stamp, !evenIfNewer { return }
         p.membershipSent = membership.stamp
         peers[peer] = p
         out.append(.send(.members(membership.list), to: peer))
+    }
+
+    /// A voter's brand-new list, sent with its vote while ours is brand-new too: every node it
+    /// has seen counts here as well, before its vote is counted. Without this, a node that met
+    /// only one other could found a cluster with that one vote while the voter had seen many
+    /// more: a majority of the candidate's list, not of the voter's (seed 3511: two nodes
+    /// behind a partition before any master, one of which had seen five others). A node that
+    /// joined the list this way counts, but is not *seen* for `--expected-nodes` until this
+    /// node meets it.
+    mutating func mergeBootstrap(_ list: MembershipList, into out: inout [Directive]) {
+        guard membership.stamp == .bootstrap, list.stamp == .bootstrap else { return }
+        let before = membership.list.members.count
+        for entry in list.members where entry.name != name { membership.addBeforeAnyMaster(entry) }
+        guard membership.list.members.count > before else { return }
+        persistent.membership = membership.list
+        out.append(.persist(persistent))
     }
 
     /// A peer said goodbye: it no longer counts here at once; the master takes it out of the

@@ -155,8 +155,10 @@ extension QuorumInstance {
         }
         if role == .dispatched { return .dispatched }
         if activeHandover(now: now) != nil { return .handover }
-        if !quorate { return .noQuorum }
+        // Before the first master, waiting for the nodes expected says more than the quorum
+        // (which --expected-nodes also raises to a majority of them).
         if !expectedNodesSeen { return .expectedNodesNotSeen }
+        if !quorate { return .noQuorum }
         if !isMember { return .notAdmitted }
         if !anyEligibleMember(now: now) { return .noEligibleMember }
         if eligibility.witness, !preferencesActive(now: now), wanted(now: now) == nil { return .featuresInactive }

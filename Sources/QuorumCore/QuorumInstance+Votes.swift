@@ -18,7 +18,7 @@ extension QuorumInstance {
             }
         case .refuse(let sendList):
             out.append(.send(.voteReply(epoch: max(epoch, persistent.votedEpoch, highestEpoch), granted: false), to: candidate))
-            if sendList { sendListIfNeeded(to: candidate, into: &out) }
+            if sendList { sendListIfNeeded(to: candidate, again: true, into: &out) }
         }
     }
 
@@ -79,6 +79,8 @@ extension QuorumInstance {
         let instance = peers[candidate]?.identity.instance ?? 0
         // The promise that makes leases safe: no other vote for `electionTimeout`.
         promise = Promise(name: candidate, instance: instance, epoch: epoch, until: now + timing.electionTimeout, isMaster: false, cluster: membership.list.cluster)
+        // A founding vote carries the nodes this voter has seen, ahead of it on the link.
+        if membership.stamp == .bootstrap { out.append(.send(.members(membership.list), to: candidate)) }
         out.append(.send(.voteReply(epoch: epoch, granted: true), to: candidate))
     }
 
@@ -205,8 +207,13 @@ extension QuorumInstance {
         knewAMaster = true
         // A master elected from a brand-new list founds a cluster: it names it (see
         // QuorumInstance+Clusters.swift); every later list keeps the name.
-        let cluster = membership.stamp == .bootstrap || membership.list.cluster == 0 ? (identity.instance ^ c.epoch) | 1 : membership.list.cluster
-        let own = MembershipList(epoch: c.epoch, version: 1, members: membership.list.members, previous: membership.list.previous, cluster: cluster)
+        let founding = membership.stamp == .bootstrap
+        let cluster = founding || membership.list.cluster == 0 ? (identity.instance ^ c.epoch) | 1 : membership.list.cluster
+        // The founder's list names it first, the tie-breaker's anchor (Membership.swift). Only
+        // here may a new list reorder without a change: no node counts the tie-breaker over a
+        // brand-new list, so no quorum anchored elsewhere exists yet.
+        let members = founding ? Membership.anchored(membership.list.members, first: name) : membership.list.members
+        let own = MembershipList(epoch: c.epoch, version: 1, members: members, previous: membership.list.previous, cluster: cluster)
         state = .master(Mastership(epoch: c.epoch, unsettled: planted == .changeBeforeOwnList ? nil : own.stamp, requestedAt: c.startedAt))
         publish(own, into: &out)
         nextHeartbeat = now

@@ -140,8 +140,10 @@ public struct QuorumInstance: Sendable {
         if configuration.plantedHole == .expectedNodesForgotten { persistent.seenNames = [] }
         let list = persistent.membership ?? MembershipList(epoch: 0, version: 0, members: [identity])
         membership = Membership(
-            list: list, seen: Set(persistent.seenNames + [identity.name]), order: configuration.metric,
+            list: list, seen: Set(persistent.seenNames + [identity.name]),
             tieBreaker: configuration.tieBreaker, plantedNoJointQuorum: configuration.plantedHole == .tieBreakerDuringChange)
+        if configuration.plantedHole == .tieBreakerBestByMetric { membership.plantedBestBy = configuration.metric }
+        membership.expectedNodes = configuration.expectedNodes
         // Count ourselves by name with this start's identity.
         membership.updateIdentity(identity)
         knewAMaster = list.stamp != .bootstrap && configuration.plantedHole != .expectedNodesForgotten

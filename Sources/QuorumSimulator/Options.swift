@@ -50,9 +50,9 @@ public enum Plant: Sendable, Equatable {
     case hole(PlantedHole)
 
     public init?(_ name: String) {
-        if let b = PlantedBug(rawValue: name) {
+        if let b = PlantedBug.allCases.first(where: { $0.rawValue == name }) {
             self = .bug(b)
-        } else if let h = PlantedHole(rawValue: name) {
+        } else if let h = PlantedHole.allCases.first(where: { $0.rawValue == name }) {
             self = .hole(h)
         } else {
             return nil

@@ -24,8 +24,8 @@ extension World {
             view.loneNewCluster = isLoneNewCluster(i)
             if detailed || !checker.isOpen(p, epoch: epoch) {
                 view.members = node.memberNames
-                let identities = [node.identity] + node.peerStatuses(now: t).filter(\.isMember).map(\.identity)
-                view.bestMember = config.metric.best(of: identities.filter { view.members.contains($0.name) })?.name
+                // The tie-breaker's anchor: the first member of the list the master holds.
+                view.bestMember = node.membershipList.members.first?.name
             }
             views.append(view)
         }
@@ -61,8 +61,8 @@ extension World {
     }
 
     /// Master `i` just founded a cluster (its list's cluster is new): founded apart when no
-    /// process of its list could reach, in either direction, any running process that holds
-    /// the list of another cluster that has a master now. Nodes that started as one brand-new cluster and were split before
+    /// process of its list could reach, in either direction, or ever linked with, any running
+    /// process that holds the list of another cluster that has a master now. Nodes that started as one brand-new cluster and were split before
     /// any master existed elect one on each side (docs/protocol.md; `--expected-nodes` guards
     /// against it, and the simulator draws it for a third of its schedules).
     mutating func noteFounding(_ i: Int) {
@@ -77,10 +77,20 @@ extension World {
         let theirs = slots.indices.filter { j in
             slots[j].status == .running && slots[j].instance.map { others.contains($0.membershipList.cluster) } == true
         }
-        let cut = mine.allSatisfy { a in theirs.allSatisfy { b in a != b && (blocked.contains(Pair(from: a, to: b)) || blocked.contains(Pair(from: b, to: a))) } }
-        guard cut else { return }
+        // Apart: cut off now, or never linked at all (discovery lost: seed 2637's newcomer
+        // started into 100 % datagram loss and founded a cluster of one).
+        func neverLinked(_ a: Int, _ b: Int) -> Bool {
+            guard let pa = slots[a].instance?.identity.instance, let pb = slots[b].instance?.identity.instance else { return true }
+            return processes[pa]?.linked.contains(pb) != true && processes[pb]?.linked.contains(pa) != true
+        }
+        let apart = mine.allSatisfy { a in
+            theirs.allSatisfy { b in
+                a != b && (blocked.contains(Pair(from: a, to: b)) || blocked.contains(Pair(from: b, to: a)) || neverLinked(a, b))
+            }
+        }
+        guard apart else { return }
         apartFoundings[cluster] = ApartFounding(at: now, processes: Set(mine.compactMap { slots[$0].instance?.identity.instance }))
-        if trace.enabled { log("cluster \(cluster) founded by \(slots[i].name) behind a partition: a new cluster apart") }
+        if trace.enabled { log("cluster \(cluster) founded by \(slots[i].name) apart from the others: a new cluster apart") }
     }
 
     /// A master of a cluster founded apart (`noteFounding`) whose processes have since linked
@@ -232,9 +242,7 @@ extension World {
                   peer.membershipStamp == node.membershipStamp else { continue }
             present.insert(name)
         }
-        let t = local(i)
-        let identities = [node.identity] + node.peerStatuses(now: t).filter(\.isMember).map(\.identity)
-        let best = config.metric.best(of: identities.filter { members.contains($0.name) })?.name
+        let best = node.membershipList.members.first?.name
         // The tie-breaker's half counts only while no goodbye is pending (the counted members
         // are the whole list), as in the core.
         let wholeList = members.count == node.membershipList.members.count

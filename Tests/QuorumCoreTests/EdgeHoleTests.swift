@@ -1,12 +1,12 @@
 import QuorumCore
 import Testing
 
-/// The eight split-brain holes of issue 11, each as the exact event sequence that opened it.
+/// The split-brain holes of issue 11 (and a ninth found since), each as the exact event sequence that opened it.
 /// Every sequence runs twice: on the core as it is (no violation), and with that one hole
 /// planted back (`CoreConfiguration.plantedHole`, or the shell behaviour it stands for),
 /// where the same sequence must again produce the failure. So each test fails on the old
 /// core and shows the fix is what closes it.
-@Suite("Split brain at the edges: the eight sequences", .onOwnThread)
+@Suite("Split brain at the edges: the nine sequences", .onOwnThread)
 struct EdgeHoleTests {
     /// Ages: A is the oldest, so the best master by the default order.
     static let births: [String: Int64] = ["A": 1_000, "B": 2_000, "C": 3_000, "D": 4_000, "E": 5_000, "F": 6_000]
@@ -228,5 +228,54 @@ struct EdgeHoleTests {
         #expect(fixed.violations == [])
         let planted = Self.evenSplit(planted: .tieBreakerBlink)
         #expect(planted.hooks != [.master])
+    }
+
+    // MARK: 9
+
+    /// Two nodes with the tie-breaker, A master, the link between them cut. B restarts on a
+    /// host whose clock is behind, so its new birth comes before A's: by B's view of the
+    /// members' ages B is now the best node, while A, which has not heard of the restart,
+    /// still sees itself as best. Each half "holds the best node" by its own view (the
+    /// simulator's seed 3717 reached the same through restarts and a slow disk); the list's
+    /// first member is one node for both.
+    static func tieBreakerAfterRestart(planted: PlantedHole?) -> ScriptedNet {
+        var net = ScriptedNet()
+        let configure: (inout CoreConfiguration) -> Void = { $0.tieBreaker = true; $0.plantedHole = planted }
+        let n = startAll(&net, ["A", "B"], configure: configure)
+        let (a, b) = (n["A"]!, n["B"]!)
+        #expect(net.run(until: .seconds(3)) { settled($0, master: a, on: [b]) })
+        net.partition([b: 1])
+        net.kill(b)
+        net.restart(b, birth: 500, configure: configure)
+        net.run(for: .seconds(4))
+        #expect(net.isMaster(a), "A's half holds the list's first member")
+        return net
+    }
+
+    @Test("9. the tie-breaker's half is anchored to the list's first member, which restarts do not change")
+    func hole9() {
+        #expect(Self.tieBreakerAfterRestart(planted: nil).violations == [])
+        #expect(!Self.tieBreakerAfterRestart(planted: .tieBreakerBestByMetric).violations.isEmpty)
+    }
+
+    @Test("9. a master that is not the list's first moves itself first, and then keeps its role through a cut")
+    func anchorFollowsTheMaster() {
+        var net = ScriptedNet()
+        let configure: (inout CoreConfiguration) -> Void = { $0.tieBreaker = true }
+        let n = Self.startAll(&net, ["A", "B"], configure: configure)
+        var (a, b) = (n["A"]!, n["B"]!)
+        #expect(net.run(until: .seconds(3)) { Self.settled($0, master: a, on: [b]) })
+        #expect(net.core(a).memberNames == ["A", "B"], "the founder is first")
+        // A restarts: B is now the older node, and the master.
+        net.kill(a)
+        a = net.restart(a, birth: 9_000, configure: configure)
+        #expect(net.run(until: .seconds(4)) { Self.settled($0, master: b, on: [a]) && $0.core(b).memberNames.first == "B" })
+        #expect(net.core(a).memberNames == ["B", "A"], "the follower holds the reordered list")
+        let epoch = net.core(b).heldEpoch
+        net.partition([a: 1])
+        net.run(for: .seconds(3))
+        #expect(net.isMaster(b) && net.core(b).heldEpoch == epoch, "the master's half keeps it")
+        #expect(!net.isMaster(a))
+        #expect(net.violations == [])
     }
 }

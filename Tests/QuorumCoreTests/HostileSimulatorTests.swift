@@ -286,13 +286,14 @@ struct HostileSimulatorTests {
 
     /// The holes random schedules find, each from the first seed of all fault kinds that
     /// found it (`quorum-sim --plant NAME --schedules 2000` prints them): a wiped node's double
-    /// vote first shows at seed 40; the tie-breaker during a change (hole 1) at seed 604, a
+    /// vote first shows at seed 3; the tie-breaker during a change (hole 1) at seed 734, a
     /// change before the new master's own list (hole 2) at 784, the tie-breaker blink (hole 8)
-    /// at 49, since the operator's preferences joined the schedules. Hole 7 (expected nodes
-    /// forgotten) is not found by random schedules: EdgeHoleTests' sequence finds it.
+    /// at 49, the tie-breaker judged by each node's view of the metric (hole 9) at 27. Hole 7
+    /// (expected nodes forgotten) is not found by random schedules: EdgeHoleTests' sequence
+    /// finds it.
     @Test("planted holes are caught by random schedules",
           arguments: [PlantedHole.duplicateNames, .lostStateEpoch, .stoppedClock, .staleMasterHook,
-                      .tieBreakerDuringChange, .changeBeforeOwnList, .tieBreakerBlink])
+                      .tieBreakerDuringChange, .changeBeforeOwnList, .tieBreakerBlink, .tieBreakerBestByMetric])
     func plantedHolesAreCaught(_ hole: PlantedHole) {
         var options = SimulationOptions()
         options.plantedHole = hole
@@ -301,10 +302,11 @@ struct HostileSimulatorTests {
         case .stoppedClock: options.faultKinds = [.suspend]
         case .staleMasterHook: options.faultKinds = [.slowHook, .partition, .crashMaster, .pause]
         case .duplicateNames: options.faultKinds = [.duplicate]
-        case .lostStateEpoch: first = 36
-        case .tieBreakerDuringChange: first = 600
+        case .lostStateEpoch: first = 1
+        case .tieBreakerDuringChange: first = 730
         case .changeBeforeOwnList: first = 780
         case .tieBreakerBlink: first = 45
+        case .tieBreakerBestByMetric: first = 27
         case .expectedNodesForgotten: break
         }
         let summary = runSchedules(count: 10, firstSeed: first, options: options)
@@ -338,10 +340,18 @@ struct HostileSimulatorTests {
     /// core fix); an operator who forgot a running node (85430, 97531); an ended second
     /// process that had started apart (86483); a brand-new cluster split before its first master,
     /// whose newcomer of the highest priority founded a second cluster behind the partition
-    /// (864, the documented limit that --expected-nodes guards: the checker now tells it).
+    /// (864, the documented limit that --expected-nodes guards: the checker now tells it); a
+    /// tie-breaker half that held "the best node" by its own view of ages after restarts
+    /// (3717, 5502: the anchor is now the list's first member); a brand-new node that founded
+    /// alone after two nodes it had seen said goodbye, with --expected-nodes (3959: a majority
+    /// of the expected nodes is now needed); a newcomer that never heard anyone through lost
+    /// datagrams (2637, founded apart); a founding vote from a node that had seen many more
+    /// (3511: the vote now carries its list); a list lost on a link that outlived a cut, so two
+    /// nodes refused each other for ever (1945, 281: a refusal sends the list again).
     @Test("schedules that once found two masters with every fault kind drawn hold every guarantee",
           arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12264, 12832, 18372, 21685, 27919, 36700,
-                      4734, 14890, 16242, 38033, 38310, 45158, 57958, 67018, 68003, 77430, 85430, 86483, 92116, 97531, 864])
+                      4734, 14890, 16242, 38033, 38310, 45158, 57958, 67018, 68003, 77430, 85430, 86483, 92116, 97531, 864,
+                      3717, 5502, 3959, 2637, 3511, 1945, 281])
     func everyKindRegressions(_ seed: UInt64) {
         var options = SimulationOptions()
         options.faultKinds = Set(FaultKind.allCases)

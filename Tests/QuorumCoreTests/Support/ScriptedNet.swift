@@ -324,6 +324,9 @@ struct ScriptedNet {
             if let other = masterEpochs[epoch], other != i {
                 violations.append("epoch \(epoch) held by #\(other) and #\(i)")
             }
+            if masterEpochs[epoch] == nil, let highest = masterEpochs.keys.max(), highest >= epoch {
+                violations.append("#\(i) master of epoch \(epoch) after #\(masterEpochs[highest]!) was master of epoch \(highest)")
+            }
             masterEpochs[epoch] = i
         }
     }
