@@ -37,6 +37,9 @@ extension World {
         var lastExit: Int32? = nil
         /// An operator forgot this node (see `mustWaitForTheForgetting`).
         var forgotten = false
+        /// Its host died for good and never comes back: the others must elect without it
+        /// (wholeness, agreement and the final liveness check leave it out).
+        var goneForGood = false
         /// The master this process follows (or is), and since when (global time), as of the
         /// last event it handled: a promise that lapses wakes it, so this is never stale.
         var followed: MasterClaim? = nil

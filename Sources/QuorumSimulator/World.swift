@@ -314,6 +314,7 @@ struct World {
         guard slots[i].status == .stopped || slots[i].status == .crashed else { return }
         slots[i].generation += 1
         slots[i].status = .running
+        slots[i].goneForGood = false
         slots[i].runningSince = now
         slots[i].lastExit = nil
         if wipe { slots[i].disk = nil }

@@ -70,7 +70,12 @@ extension World {
         let cluster = node.membershipList.cluster
         knownClusters.insert(cluster)
         let members = Set(node.memberNames)
-        let mine = slots.indices.filter { slots[$0].isAlive && members.contains(slots[$0].name) }
+        // Its side: the members the founder can reach (a brand-new list names every node seen
+        // before a partition, those behind it too: seed 15736).
+        let mine = slots.indices.filter {
+            slots[$0].isAlive && members.contains(slots[$0].name)
+                && ($0 == i || (!blocked.contains(Pair(from: i, to: $0)) && !blocked.contains(Pair(from: $0, to: i))))
+        }
         let others = Set(masterViews().map(\.cluster).filter { $0 != cluster && $0 != 0 })
         guard !others.isEmpty else { return }
         // The processes that hold another such cluster's list.
@@ -107,8 +112,9 @@ extension World {
             if keep == fresh { break }
             fresh = keep
         }
-        let names = Set(fresh.compactMap { processes[$0]?.name })
-        return fresh.contains(node.identity.instance) && node.memberNames.allSatisfy { names.contains($0) }
+        // Its list may name nodes of the other side, seen before the cut (seed 15736): they
+        // count only once they link, which takes the master out of `fresh` above.
+        return fresh.contains(node.identity.instance)
     }
 
     mutating func observe() {
@@ -119,8 +125,8 @@ extension World {
     }
 
     /// No cut, no datagram loss, every member's process running and free (not paused,
-    /// suspended, in a slow fsync or a slow hook, not on a slow disk), no second process with
-    /// a member's name.
+    /// suspended, in a slow fsync or a slow hook, not on a slow disk) but those whose host
+    /// died for good, no second process with a member's name.
     func worldIsWhole() -> Bool {
         guard blocked.isEmpty, datagramLoss == 0, preferencesAtRest() else { return false }
         for s in slots {
@@ -128,6 +134,7 @@ extension World {
                 if s.isAlive { return false }
                 continue
             }
+            if s.goneForGood && !s.isAlive { continue }
             guard s.status == .running, s.busyUntil == nil, !s.clock.isStopped else { return false }
             if let until = s.slowDiskUntil, now < until { return false }
             if let h = s.hooks.running, h.until - h.since >= .seconds(1) { return false }
@@ -177,7 +184,7 @@ extension World {
     func agreed() -> Bool {
         var master: String? = nil
         var masters = 0
-        for i in primaries {
+        for i in primaries where !(slots[i].goneForGood && !slots[i].isAlive) {
             guard slots[i].status == .running, let node = slots[i].instance, let m = node.currentMaster(now: local(i)) else { return false }
             if master == nil { master = m.name } else if master != m.name { return false }
             switch node.role {
@@ -196,8 +203,10 @@ extension World {
         // `dispatch`) have left for good; the check is about the nodes still running.
         let running = primaries.filter { slots[$0].status == .running }
         let byPolicy = primaries.filter { slots[$0].status == .stopped && slots[$0].lastExit == 3 }
-        if running.isEmpty && byPolicy.count == primaryCount { return }
-        guard running.count + byPolicy.count == primaryCount else {
+        // A host that died for good stays dead: the others must agree without it.
+        let dead = primaries.filter { slots[$0].goneForGood && !slots[$0].isAlive }.count
+        if running.isEmpty && byPolicy.count + dead == primaryCount { return }
+        guard running.count + byPolicy.count + dead == primaryCount else {
             checker.record(.liveness, at: now, "nodes missing after the final heal: \(views())")
             return
         }
