@@ -66,7 +66,7 @@ extension QuorumInstance {
 
         let followed = currentMaster(now: now)
         if let held = h.holding {
-            acceptMaster(from, instance: p.identity.instance, epoch: held, now: now, into: &out)
+            acceptMaster(from, instance: p.identity.instance, epoch: held, working: h.role == .master, now: now, into: &out)
             // A master followed for the first time hears so at once: it admits only followers.
             if let m = currentMaster(now: now), m.name == from, m != followed {
                 out.append(.send(.heartbeat(heartbeat(for: from, now: now)), to: from))
@@ -86,7 +86,8 @@ extension QuorumInstance {
         }
     }
 
-    mutating func acceptMaster(_ master: String, instance: UInt64, epoch: UInt64, now: Instant, into out: inout [Directive]) {
+    /// `working`: the sender says it is master (not stepping down in order).
+    mutating func acceptMaster(_ master: String, instance: UInt64, epoch: UInt64, working: Bool, now: Instant, into out: inout [Directive]) {
         guard !isForeignMaster(master) else { return }
         guard epoch >= highestEpoch || epoch >= (promise?.epoch ?? 0) else { return }
         if let pr = promise, pr.until > now, pr.epoch > epoch { return }
@@ -99,10 +100,14 @@ extension QuorumInstance {
             if held >= epoch { return }  // we hold a newer or the same epoch: the sender will learn
             stepDownSuperseded(now: now, into: &out)
         }
-        if case .candidate(let c) = state, c.epoch <= epoch {
+        if case .candidate(let c) = state {
+            // A candidate of a higher epoch gives up too when a working master speaks: its
+            // voters follow that master and defer, so the candidacy could only fail again and
+            // again (seed 15252: a node back from a stall, better by the metric, stood against a
+            // working master for as long as it lived). A better node takes the role by the
+            // master's handover, not against it; the target of a handover stands on.
+            guard c.epoch <= epoch || (working && activeHandover(now: now) == nil) else { return }
             state = .follower
-        } else if case .candidate = state {
-            return
         }
         highestEpoch = max(highestEpoch, epoch)
         knowsCluster = true

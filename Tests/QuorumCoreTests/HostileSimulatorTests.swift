@@ -347,11 +347,13 @@ struct HostileSimulatorTests {
     /// of the expected nodes is now needed); a newcomer that never heard anyone through lost
     /// datagrams (2637, founded apart); a founding vote from a node that had seen many more
     /// (3511: the vote now carries its list); a list lost on a link that outlived a cut, so two
-    /// nodes refused each other for ever (1945, 281: a refusal sends the list again).
+    /// nodes refused each other for ever (1945, 281: a refusal sends the list again); a node
+    /// back from a stall that stood again and again, in a higher epoch, against a master its
+    /// voters followed (15252, 19933: a candidate yields to a working master it hears).
     @Test("schedules that once found two masters with every fault kind drawn hold every guarantee",
           arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12264, 12832, 18372, 21685, 27919, 36700,
                       4734, 14890, 16242, 38033, 38310, 45158, 57958, 67018, 68003, 77430, 85430, 86483, 92116, 97531, 864,
-                      3717, 5502, 3959, 2637, 3511, 1945, 281])
+                      3717, 5502, 3959, 2637, 3511, 1945, 281, 15736, 15252, 19933])
     func everyKindRegressions(_ seed: UInt64) {
         var options = SimulationOptions()
         options.faultKinds = Set(FaultKind.allCases)
