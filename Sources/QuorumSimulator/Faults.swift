@@ -220,7 +220,9 @@ extension World {
         case .dieForGood(let i, let restartAt):
             guard slots[i].isAlive else { return }
             let members = masterIndex().flatMap { slots[$0].instance?.memberNames } ?? []
-            guard firstMasterAt != nil, !slots.contains(where: \.goneForGood), members.count >= 3 else {
+            // Someone else must still be allowed to be master (not a witness, nor priority 0).
+            let heir = primaries.contains { j in j != i && members.contains(slots[j].name) && slots[j].preferences.priority > 0 && !slots[j].preferences.witness }
+            guard firstMasterAt != nil, !slots.contains(where: \.goneForGood), members.count >= 3, heir else {
                 // A brand-new cluster waits for its expected nodes (documented), and one host
                 // gone for good per schedule, from a list of three or more that a master holds
                 // now, leaves a quorum: otherwise the host comes back.
