@@ -16,17 +16,18 @@ struct Membership: Sendable {
     var seen: Set<String>
     let tieBreaker: Bool
     /// `--expected-nodes`: the smallest cluster a brand-new list may found is a majority of it.
-    var expectedNodes: Int? = nil
+    let expectedNodes: Int?
     /// Test only: the tie-breaker counts over an unfinished change (hole 1).
     let plantedNoJointQuorum: Bool
     /// Test only: the tie-breaker's half holds the best member by this metric, as each node
     /// sees the members' latest identities (hole 9).
     var plantedBestBy: Metric? = nil
 
-    init(list: MembershipList, seen: Set<String>, tieBreaker: Bool, plantedNoJointQuorum: Bool) {
+    init(list: MembershipList, seen: Set<String>, tieBreaker: Bool, expectedNodes: Int?, plantedNoJointQuorum: Bool) {
         self.list = list
         self.seen = seen
         self.tieBreaker = tieBreaker
+        self.expectedNodes = expectedNodes
         self.plantedNoJointQuorum = plantedNoJointQuorum
     }
 

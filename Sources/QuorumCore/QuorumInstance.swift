@@ -141,9 +141,8 @@ public struct QuorumInstance: Sendable {
         let list = persistent.membership ?? MembershipList(epoch: 0, version: 0, members: [identity])
         membership = Membership(
             list: list, seen: Set(persistent.seenNames + [identity.name]),
-            tieBreaker: configuration.tieBreaker, plantedNoJointQuorum: configuration.plantedHole == .tieBreakerDuringChange)
+            tieBreaker: configuration.tieBreaker, expectedNodes: configuration.expectedNodes, plantedNoJointQuorum: configuration.plantedHole == .tieBreakerDuringChange)
         if configuration.plantedHole == .tieBreakerBestByMetric { membership.plantedBestBy = configuration.metric }
-        membership.expectedNodes = configuration.expectedNodes
         // Count ourselves by name with this start's identity.
         membership.updateIdentity(identity)
         knewAMaster = list.stamp != .bootstrap && configuration.plantedHole != .expectedNodesForgotten

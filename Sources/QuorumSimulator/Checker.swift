@@ -46,8 +46,8 @@ public struct SafetyChecker: Sendable {
         public var epoch: UInt64
         /// Its membership (`memberNames`).
         public var members: [String]
-        /// The best member by the metric, as it knows the members' identities.
-        public var bestMember: String?
+        /// The tie-breaker's anchor: the first member of the list it holds.
+        public var anchor: String?
         /// A brand-new cluster of one that never met the others (a node without state that
         /// heard no one): it may be master beside this cluster's master, and later masters of
         /// this cluster need not exceed its epoch; its own epoch must exceed every earlier one.
@@ -55,11 +55,11 @@ public struct SafetyChecker: Sendable {
         /// The cluster its list belongs to (`MembershipList.cluster`; 0: none known).
         public var cluster: UInt64 = 0
 
-        public init(process: ProcessID, epoch: UInt64, members: [String], bestMember: String?, cluster: UInt64 = 0) {
+        public init(process: ProcessID, epoch: UInt64, members: [String], anchor: String?, cluster: UInt64 = 0) {
             self.process = process
             self.epoch = epoch
             self.members = members
-            self.bestMember = bestMember
+            self.anchor = anchor
             self.cluster = cluster
         }
     }
@@ -191,7 +191,7 @@ public struct SafetyChecker: Sendable {
         let voters = (granters[m.epoch]?[m.process.name] ?? []).union([m.process.name])
         let members = Set(m.members)
         let count = members.filter { voters.contains($0) }.count
-        let tie = tieBreaker && count * 2 == members.count && m.bestMember.map { voters.contains($0) && members.contains($0) } == true
+        let tie = tieBreaker && count * 2 == members.count && m.anchor.map { voters.contains($0) && members.contains($0) } == true
         if !again, count * 2 <= members.count, !tie {
             record(.quorumNotReal, at: t, "\(m.process) is master of epoch \(m.epoch) with the votes of \(voters.intersection(members).sorted()) of its \(members.count) members \(m.members)")
         }

@@ -16,6 +16,11 @@ extension World {
         }
     }
 
+    /// Whether the path between slots `a` and `b` is cut in either direction.
+    func isCut(_ a: Int, _ b: Int) -> Bool {
+        blocked.contains(Pair(from: a, to: b)) || blocked.contains(Pair(from: b, to: a))
+    }
+
     /// The slot with this name to which `i` has an open link (the newest, if two are open).
     func linkedSlot(named name: String, from i: Int) -> (slot: Int, link: UInt64)? {
         var best: (Int, UInt64)? = nil
@@ -50,7 +55,7 @@ extension World {
     mutating func connect(from i: Int, target: NodeIdentity) {
         guard let j = slots.indices.first(where: { slots[$0].address == target.address && slots[$0].port == target.port }), j != i else { return }
         let gen = slots[i].generation
-        let cut = blocked.contains(Pair(from: i, to: j)) || blocked.contains(Pair(from: j, to: i))
+        let cut = isCut(i, j)
         func fail(_ loss: LinkLoss, after: Duration) {
             queue.push(at: now + after, .event(node: i, generation: gen, .linkDown(name: target.name, instance: target.instance, loss)))
         }

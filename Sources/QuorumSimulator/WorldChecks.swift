@@ -20,12 +20,12 @@ extension World {
             let t = local(i)
             guard node.isMaster(now: t) else { continue }
             let p = pid(i)
-            var view = SafetyChecker.MasterView(process: p, epoch: epoch, members: [], bestMember: nil, cluster: node.membershipList.cluster)
+            var view = SafetyChecker.MasterView(process: p, epoch: epoch, members: [], anchor: nil, cluster: node.membershipList.cluster)
             view.loneNewCluster = isLoneNewCluster(i)
             if detailed || !checker.isOpen(p, epoch: epoch) {
                 view.members = node.memberNames
                 // The tie-breaker's anchor: the first member of the list the master holds.
-                view.bestMember = node.membershipList.members.first?.name
+                view.anchor = node.membershipList.members.first?.name
             }
             views.append(view)
         }
@@ -74,7 +74,7 @@ extension World {
         // before a partition, those behind it too: seed 15736).
         let mine = slots.indices.filter {
             slots[$0].isAlive && members.contains(slots[$0].name)
-                && ($0 == i || (!blocked.contains(Pair(from: i, to: $0)) && !blocked.contains(Pair(from: $0, to: i))))
+                && ($0 == i || !isCut(i, $0))
         }
         let others = Set(masterViews().map(\.cluster).filter { $0 != cluster && $0 != 0 })
         guard !others.isEmpty else { return }
@@ -90,7 +90,7 @@ extension World {
         }
         let apart = mine.allSatisfy { a in
             theirs.allSatisfy { b in
-                a != b && (blocked.contains(Pair(from: a, to: b)) || blocked.contains(Pair(from: b, to: a)) || neverLinked(a, b))
+                a != b && (isCut(a, b) || neverLinked(a, b))
             }
         }
         guard apart else { return }

@@ -11,7 +11,7 @@ struct SafetyCheckerTests {
     static let c = ProcessID(slot: 2, name: "C", instance: 3)
     static func t(_ ms: Int64) -> Instant { Instant(nanoseconds: ms * 1_000_000) }
     static func view(_ p: ProcessID, _ epoch: UInt64, members: [String] = ["A", "B", "C"], best: String? = "A", cluster: UInt64 = 0) -> SafetyChecker.MasterView {
-        SafetyChecker.MasterView(process: p, epoch: epoch, members: members, bestMember: best, cluster: cluster)
+        SafetyChecker.MasterView(process: p, epoch: epoch, members: members, anchor: best, cluster: cluster)
     }
 
     func rules(_ checker: SafetyChecker) -> Set<Rule> { Set(checker.findings.map(\.rule)) }
