@@ -75,6 +75,9 @@ extension World {
         /// The processes (instances) it took a link with, and when it first did.
         var linked: Set<UInt64> = []
         var firstLinked: [UInt64: Instant] = [:]
+        /// It ended by saying goodbye (a leave, or a dispatch on quorum loss): from then on it
+        /// holds no cluster that a process it linked with could have met through it.
+        var left = false
     }
 
     /// A brand-new cluster founded behind a partition from every other cluster that then had

@@ -250,6 +250,7 @@ struct World {
             case .exit(let code):
                 if trace.enabled { log("\(slots[i].name) exits with \(code)") }
                 slots[i].lastExit = code
+                if code == 0 || code == 3, let p = slots[i].instance?.identity.instance { processes[p]?.left = true }
                 if code == 2 { slots[i].noRestart = true }
                 stop(i, status: .stopped)
                 // A leave that was still finishing at the final heal, or a minority that

@@ -49,8 +49,12 @@ extension World {
         let members = Set(node.memberNames)
         // The newcomers that never linked, directly or through others, with a process that was not one.
         var fresh = Set(processes.filter { $0.value.startedAsNewcomer && $0.value.since > first }.keys)
+        // A process that has since said goodbye holds no cluster to be met through it: its
+        // list is one its newcomers refuse when they left it too (seed 13592: every member
+        // but one stalled in fsync left on quorum loss, and started again as a new cluster).
+        let gone = Set(processes.filter { $0.value.left }.keys)
         while true {
-            let keep = fresh.filter { processes[$0]!.linked.isSubset(of: fresh) }
+            let keep = fresh.filter { processes[$0]!.linked.isSubset(of: fresh.union(gone)) }
             if keep == fresh { break }
             fresh = keep
         }
@@ -128,7 +132,7 @@ extension World {
     /// suspended, in a slow fsync or a slow hook, not on a slow disk) but those whose host
     /// died for good, no second process with a member's name.
     func worldIsWhole() -> Bool {
-        guard blocked.isEmpty, datagramLoss == 0, preferencesAtRest() else { return false }
+        guard blocked.isEmpty, datagramLoss == 0, preferencesAtRest(), !waitsForExpectedNodes() else { return false }
         for s in slots {
             if s.duplicateOf != nil {
                 if s.isAlive { return false }
@@ -197,8 +201,20 @@ extension World {
         return slots[m].name == master
     }
 
+    /// No master by design: with `--expected-nodes N`, hosts that died for good leave fewer
+    /// than N to be seen, and no running node holds a cluster's list (every one left, or
+    /// started without state), so a brand-new cluster waits for names it can no longer see
+    /// (seed 5759; the operator lowers `--expected-nodes`, as with Corosync's expected votes).
+    func waitsForExpectedNodes() -> Bool {
+        guard let n = config.expectedNodes else { return false }
+        let dead = primaries.filter { slots[$0].goneForGood && !slots[$0].isAlive }.count
+        guard dead > 0, primaryCount - dead < n else { return false }
+        return !primaries.contains { slots[$0].isAlive && slots[$0].instance.map { $0.membershipStamp != .bootstrap } == true }
+    }
+
     /// After the final heal and `settle`, every node agrees on one master.
     mutating func checkLiveness() {
+        if waitsForExpectedNodes() { return }
         // Nodes that dispatched themselves on quorum loss after the final heal (policy
         // `dispatch`) have left for good; the check is about the nodes still running.
         let running = primaries.filter { slots[$0].status == .running }
