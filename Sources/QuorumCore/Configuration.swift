@@ -100,4 +100,7 @@ public enum PlantedHole: String, Sendable, CaseIterable {
     /// 9: the tie-breaker's half holds the best member by the metric over the identities each
     /// node knows, which a restart changes, instead of the list's first member.
     case tieBreakerBestByMetric = "tie-breaker-metric"
+    /// 10: a node that leaves keeps no record of the list it left, so its next start counts in
+    /// an older list of that cluster, held by a member that never heard the goodbye.
+    case leftListRecounted = "left-list-recounted"
 }

@@ -83,6 +83,9 @@ public enum Notice: Sendable, Equatable {
     case peerReentered(name: String)
     case peerLost(name: String, evidence: String)
     case peerDispatched(name: String)
+    /// A peer's new start said it left this cluster and counts in no list of it up to `stamp`,
+    /// and this node had not heard that goodbye: it counts the peer no longer.
+    case peerLeftEarlier(name: String, stamp: MembershipStamp)
     case peerForgotten(name: String)
     case peerRefused(name: String, reason: String)
     case roleChanged(from: Role, to: Role, epoch: UInt64, cause: RoleChangeCause)
@@ -119,6 +122,7 @@ public enum Notice: Sendable, Equatable {
         case .peerReentered(let p): "\(node) saw \(p) re-enter with a new instance"
         case .peerLost(let p, let why): "\(node) lost connection from \(p) (\(why))"
         case .peerDispatched(let p): "\(p) Dispatched from \(node)"
+        case .peerLeftEarlier(let p, let s): "\(node) counts \(p) no longer: \(p) left the cluster (membership \(s) or before), and its goodbye never reached \(node)"
         case .peerForgotten(let p): "\(node) forgot \(p)"
         case .peerRefused(let p, let why): "\(node) refused \(p): \(why)"
         case .roleChanged(let from, let to, let e, let cause): "\(node) is now \(to.rawValue) (was \(from.rawValue), epoch \(e), \(cause.rawValue))"

@@ -126,6 +126,10 @@ struct Membership: Sendable {
 
     /// Replaces the list (adopted from a master, or made by this node as master).
     mutating func replace(with new: MembershipList) {
+        // Goodbyes heard in one cluster say nothing of another's list, which may name the same
+        // nodes as members that came back (seed 1120: a node that counted three out joined
+        // the cluster they had founded since, and counted only itself there).
+        if !new.isSameCluster(as: list) { departed = [:] }
         list = new
         // A departed name the new list no longer holds needs no overlay any more.
         for name in departed.keys where !new.members.contains(where: { $0.name == name })

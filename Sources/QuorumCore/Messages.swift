@@ -76,6 +76,49 @@ public struct MembershipStamp: Comparable, Hashable, Sendable, CustomStringConve
     public var description: String { "\(epoch).\(version)" }
 }
 
+/// The list a node held when it last said goodbye (persisted; sent in a `left` frame).
+///
+/// A member that did not hear the goodbye (it was down, or cut off) may hold an older list of
+/// that cluster that still counts the node, while the members that heard it went on with
+/// lists that do not. The node's next starts never count in such an older list: they
+/// acknowledged the newer one before they left, and a quorum of the older list with them
+/// need share no member with the quorums that made the newer lists without them.
+public struct Departure: Sendable, Equatable {
+    /// The protocol version that brought the `left` frame in.
+    public static let protocolVersion: UInt8 = 4
+    public var cluster: UInt64
+    /// The list the node held when it left; in a `left` frame, the newest list of that
+    /// cluster the sender does not count in.
+    public var stamp: MembershipStamp
+
+    public init(cluster: UInt64, stamp: MembershipStamp) {
+        self.cluster = cluster
+        self.stamp = stamp
+    }
+
+    /// Whether `list` is a list of this cluster (a list of cluster 0 was made by a build that
+    /// did not tell clusters apart).
+    public func isOfCluster(_ list: MembershipList) -> Bool {
+        list.stamp != .bootstrap && (list.cluster == cluster || list.cluster == 0 || cluster == 0)
+    }
+
+    /// Whether `list` is a list of this cluster, no newer than `stamp`, that names `name`.
+    public func reaches(_ list: MembershipList, naming name: String) -> Bool {
+        isOfCluster(list) && list.stamp <= stamp && list.names(name)
+    }
+
+    /// Whether `name`, the node that left, must never count in `list`: one of the cluster
+    /// it left that names it, older than the list it left.
+    public func covers(_ list: MembershipList, naming name: String) -> Bool {
+        reaches(list, naming: name) && list.stamp < stamp
+    }
+
+    /// The same cluster, up to `stamp` at least.
+    func through(_ other: MembershipStamp) -> Departure {
+        Departure(cluster: cluster, stamp: max(stamp, other))
+    }
+}
+
 /// The protocol versions a node speaks, lowest to highest.
 public struct ProtocolRange: Sendable, Equatable {
     public var lowest: UInt8
@@ -187,6 +230,11 @@ public enum Message: Sendable, Equatable {
     /// not the sender, for `within` or until a newer master is known (protocol 3). Sent
     /// right before its `resign`.
     case handover(epoch: UInt64, to: String, within: Duration)
+    /// The sender said goodbye to the cluster `Departure.cluster` while it held the list
+    /// `Departure.stamp`, and the receiver's list (of that cluster, no newer, naming the
+    /// sender) is one it must no longer count in (protocol 4): the goodbye that never reached
+    /// the receiver, said again by the sender's next start.
+    case left(Departure)
 
     public var kind: String {
         switch self {
@@ -205,6 +253,7 @@ public enum Message: Sendable, Equatable {
         case .stepDown: "stepDown"
         case .stepDownAnswer: "stepDownAnswer"
         case .handover: "handover"
+        case .left: "left"
         }
     }
 }

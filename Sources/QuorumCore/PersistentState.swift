@@ -4,9 +4,9 @@
 /// A vote must be on disk before the reply that grants it is sent, so a restarted node can
 /// never vote twice in one epoch.
 public struct PersistentState: Sendable, Equatable {
-    /// 2 adds the joint list's `previous` members and the names seen, 3 the list's cluster;
-    /// files of versions 1 and 2 are read.
-    public static let formatVersion: UInt8 = 3
+    /// 2 adds the joint list's `previous` members and the names seen, 3 the list's cluster,
+    /// 4 the departure; files of versions 1 to 3 are read.
+    public static let formatVersion: UInt8 = 4
 
     public var votedEpoch: UInt64 = 0
     public var votedFor: String? = nil
@@ -14,20 +14,27 @@ public struct PersistentState: Sendable, Equatable {
     public var membership: MembershipList? = nil
     /// Every name this node has seen in the cluster, itself included, in name order.
     public var seenNames: [String] = []
+    /// The list this node held when it last said goodbye, if it ever did: it never counts in
+    /// that list, or an older one of that cluster, again.
+    public var departure: Departure? = nil
 
-    public init(votedEpoch: UInt64 = 0, votedFor: String? = nil, highestEpoch: UInt64 = 0, membership: MembershipList? = nil, seenNames: [String] = []) {
+    public init(votedEpoch: UInt64 = 0, votedFor: String? = nil, highestEpoch: UInt64 = 0, membership: MembershipList? = nil,
+                seenNames: [String] = [], departure: Departure? = nil) {
         self.votedEpoch = votedEpoch
         self.votedFor = votedFor
         self.highestEpoch = highestEpoch
         self.membership = membership
         self.seenNames = seenNames
+        self.departure = departure
     }
 
     public func encoded() -> [UInt8] {
         var w = ByteWriter()
         w.u8(0x51)
         w.u8(0x53)  // "QS"
-        w.u8(Self.formatVersion)
+        // Without a departure the file is format 3, which the builds before it read: a node
+        // can still be downgraded unless it has left a cluster since.
+        w.u8(departure == nil ? 3 : Self.formatVersion)
         w.u64(votedEpoch)
         w.string(votedFor ?? "")
         w.u64(highestEpoch)
@@ -49,6 +56,12 @@ public struct PersistentState: Sendable, Equatable {
         let names = seenNames.prefix(WireFormat.maximumMembers)
         w.u16(UInt16(names.count))
         for n in names { w.string(n) }
+        if let d = departure {
+            w.u8(1)
+            w.u64(d.cluster)
+            w.u64(d.stamp.epoch)
+            w.u64(d.stamp.version)
+        }
         return w.bytes
     }
 
@@ -102,6 +115,13 @@ public struct PersistentState: Sendable, Equatable {
             } else {
                 // A version 1 file: the names of its membership are the names it had seen.
                 seenNames = membership?.members.map(\.name) ?? []
+            }
+            if v >= 4 {
+                switch try r.u8() {
+                case 0: departure = nil
+                case 1: departure = Departure(cluster: try r.u64(), stamp: MembershipStamp(epoch: try r.u64(), version: try r.u64()))
+                case let other: throw WireError.badValue("departure flag", Int(other))
+                }
             }
             guard r.isAtEnd else { throw WireError.trailingBytes(r.remaining) }
         } catch let e as DecodeError {

@@ -93,6 +93,7 @@ extension QuorumInstance {
         if changedOnDisk { out.append(.persist(persistent)) }
         // Greet at once: our view of the master and membership reach the newcomer in one round trip.
         sendListIfNeeded(to: id.name, into: &out)
+        sayLeftAgain(to: id.name, into: &out)
         if configuration.protocolVersion >= Eligibility.protocolVersion {
             out.append(.send(.eligibility(eligibility), to: id.name))
         }

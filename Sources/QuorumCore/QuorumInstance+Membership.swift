@@ -104,6 +104,9 @@ extension QuorumInstance {
         // Names that said goodbye to us stay out until the master admits them again.
         membership.replace(with: c)
         membership.updateIdentity(identity)
+        // Taken out of the cluster it left: counted as any newcomer from now on.
+        if countsItselfOut, !c.names(name), persistent.departure.map({ c.stamp > $0.stamp }) ?? true { countsItselfOut = false }
+        countOutSelf()
         for p in peers.ordered { membership.updateIdentity(p.identity) }
         persistent.membership = membership.list
         persistent.highestEpoch = max(persistent.highestEpoch, highestEpoch)
@@ -153,6 +156,71 @@ extension QuorumInstance {
         if case .candidate(var c) = state {
             c.votes.remove(peerName)
             state = .candidate(c)
+        }
+    }
+
+    /// A list this node left, held by `peer`, which did not hear the goodbye (it was down or
+    /// cut off): tell it, and never take the list. Counting in it would count this node twice:
+    /// once as gone, in the lists made since by the members that heard the goodbye, and once
+    /// as a voter in the old list — two quorums with no member in common (seeds 20908, 13592:
+    /// a node that left, back with a member that was down, made a tie-breaker half of an old
+    /// list while the others had a master of a newer one).
+    ///
+    /// Once it has told one member, it must not count anywhere in that cluster until a master
+    /// has taken it out of the list: the member it told counts it out of every list it makes
+    /// from then on, newer ones included, and a member that counted it in beside one that
+    /// counts it out would let two tie-breaker halves elect (seed 13544). So it tells every
+    /// member that names it, and counts itself out too.
+    mutating func sayLeft(_ d: Departure, through stamp: MembershipStamp, to peer: String, into out: inout [Directive]) {
+        guard configuration.protocolVersion >= Departure.protocolVersion else { return }
+        out.append(.send(.left(d.through(stamp)), to: peer))
+        // Holding a list of that cluster at least as new as the one it left, taken from a
+        // member that had it, it is back in the cluster that went on: the member it told holds
+        // an older list, and can make no quorum of it while that member refuses it (seeds
+        // 16286, 18450: counting itself out there left no one who could be master).
+        if d.isOfCluster(membership.list), membership.stamp >= d.stamp { return }
+        guard !countsItselfOut else { return }
+        countsItselfOut = true
+        countOutSelf()
+        for p in peers.ordered where p.linkUp && p.name != peer { sayLeftAgain(to: p.name, into: &out) }
+    }
+
+    /// While this node counts itself out: tell `peer`, whatever list it holds (it ignores the
+    /// frame unless its list of that cluster names this node).
+    mutating func sayLeftAgain(to peer: String, into out: inout [Directive]) {
+        guard countsItselfOut, let d = persistent.departure, configuration.protocolVersion >= Departure.protocolVersion else { return }
+        out.append(.send(.left(d.through(max(membership.stamp, peers[peer]?.membership ?? .bootstrap))), to: peer))
+    }
+
+    /// Counts this node out of the list it holds, while that list (of the cluster it left)
+    /// still names it.
+    mutating func countOutSelf() {
+        guard countsItselfOut, let d = persistent.departure, d.through(membership.stamp).reaches(membership.list, naming: name) else { return }
+        membership.departed[name] = identity.instance
+    }
+
+    /// A peer's new start says it left this node's list (or a newer one) at `d`: as if its
+    /// goodbye had arrived, it no longer counts here, and the master takes it out of the list
+    /// before it can be admitted again. Its link stays up, so that it can be.
+    mutating func onLeft(_ d: Departure, from peerName: String, now: Instant, into out: inout [Directive]) {
+        guard d.reaches(membership.list, naming: peerName), membership.departed[peerName] == nil,
+              let p = peers[peerName] else { return }
+        membership.departed[peerName] = p.identity.instance
+        // Its list was made in an epoch this node may not have seen: the next candidacy
+        // stands above it.
+        highestEpoch = max(highestEpoch, d.stamp.epoch)
+        out.append(.notice(.peerLeftEarlier(name: peerName, stamp: d.stamp)))
+        if let pr = promise, pr.name == peerName { releasePromise(now: now, into: &out) }
+        if pendingVote?.name == peerName { pendingVote = nil }
+        if case .candidate(var c) = state {
+            if c.epoch <= d.stamp.epoch {
+                // Its list was made in a later epoch than this candidacy's: a master may have
+                // held one since (seed 18242), so stand again above it.
+                failCandidacy(c, reason: "\(peerName) left the cluster at membership \(d.stamp)", now: now, into: &out)
+            } else {
+                c.votes.remove(peerName)
+                state = .candidate(c)
+            }
         }
     }
 

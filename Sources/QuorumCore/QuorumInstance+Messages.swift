@@ -47,6 +47,8 @@ extension QuorumInstance {
             out.append(.stepDownAnswered(id: id, answer))
         case .handover(let epoch, let target, let within):
             onHandover(epoch: epoch, to: target, within: within, from: from, now: now)
+        case .left(let d):
+            onLeft(d, from: from, now: now, into: &out)
         case .announce, .hello, .nameTaken:
             break
         }

@@ -92,8 +92,13 @@ extension QuorumInstance {
     /// A goodbye consents to this node's removal: its peers stop counting it at once. So the
     /// list on disk must not count it either, or a later start could win a tie-breaker or a
     /// quorum with it. The next start is a newcomer that keeps its epochs, its votes and the
-    /// names it has seen (docs/protocol.md, "Leaving and dying").
+    /// names it has seen (docs/protocol.md, "Leaving and dying"). It also keeps the list it
+    /// left: a member that did not hear this goodbye (down, or cut off) still counts it there,
+    /// and the next start must not let it (see `Departure`).
     mutating func persistDeparture(into out: inout [Directive]) {
+        if membership.stamp != .bootstrap, membership.names(name), planted != .leftListRecounted {
+            persistent.departure = Departure(cluster: membership.list.cluster, stamp: membership.stamp)
+        }
         persistent.membership = MembershipList(epoch: 0, version: 0, members: [identity])
         out.append(.persist(persistent))
     }

@@ -4,6 +4,8 @@ extension QuorumInstance {
         case grant
         case `defer`(reason: String)
         case refuse(sendList: Bool)
+        /// The candidate stands on a list this node left: refuse, and say so again.
+        case refuseAsLeft(Departure)
     }
 
     mutating func onVoteRequest(epoch: UInt64, from candidate: String, stamp: MembershipStamp, now: Instant, into out: inout [Directive]) {
@@ -19,6 +21,9 @@ extension QuorumInstance {
         case .refuse(let sendList):
             out.append(.send(.voteReply(epoch: max(epoch, persistent.votedEpoch, highestEpoch), granted: false), to: candidate))
             if sendList { sendListIfNeeded(to: candidate, again: true, into: &out) }
+        case .refuseAsLeft(let d):
+            out.append(.send(.voteReply(epoch: max(epoch, persistent.votedEpoch, highestEpoch), granted: false), to: candidate))
+            sayLeft(d, through: stamp, to: candidate, into: &out)
         }
     }
 
@@ -32,6 +37,12 @@ extension QuorumInstance {
         if epoch < persistent.votedEpoch { return .refuse(sendList: false) }
         if epoch == persistent.votedEpoch {
             return persistent.votedFor == candidate ? .grant : .refuse(sendList: false)
+        }
+        // A candidate standing on a list older than the one this node left: never a vote
+        // there. Its list not seen yet, an older stamp is enough.
+        if let d = persistent.departure, stamp != .bootstrap, stamp < d.stamp,
+           peers[candidate]?.list.map({ d.covers($0, naming: name) }) ?? true {
+            return .refuseAsLeft(d)
         }
         guard membership.isMember(candidate) else { return .refuse(sendList: true) }
         // This node's cluster is dissolving into one that outranks it.

@@ -85,6 +85,9 @@ public struct QuorumInstance: Sendable {
     /// The list of another cluster this node has met that outranks its own: this node's
     /// cluster joins it (see QuorumInstance+Clusters.swift).
     var outrankingCluster: MembershipList?
+    /// This start has told a member that it left (see `sayLeft`): until a list of that cluster
+    /// without it arrives, every member must count it out, and so does it.
+    var countsItselfOut = false
     var pendingVote: (name: String, epoch: UInt64, stamp: MembershipStamp)?
     var highestEpoch: UInt64
     /// The epoch of the last master this node knew (its own included): the fencing number.

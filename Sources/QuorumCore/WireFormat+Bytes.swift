@@ -124,3 +124,30 @@ struct ByteReader {
         return list
     }
 }
+
+/// Why bytes were not a valid frame. The connection that sent them is closed.
+public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
+    case badMagic
+    case badVersion(UInt8)
+    case unknownType(UInt8)
+    case truncated
+    case tooLong(String, Int)
+    case badValue(String, Int)
+    case badName
+    case badText
+    case trailingBytes(Int)
+
+    public var description: String {
+        switch self {
+        case .badMagic: "not a quorum frame (bad magic number)"
+        case .badVersion(let v): "invalid format version \(v)"
+        case .unknownType(let t): "unknown message type \(t)"
+        case .truncated: "truncated frame"
+        case .tooLong(let what, let n): "\(what) too long (\(n) bytes)"
+        case .badValue(let what, let v): "invalid \(what) \(v)"
+        case .badName: "invalid node or cluster name"
+        case .badText: "text is not valid UTF-8"
+        case .trailingBytes(let n): "\(n) unexpected bytes after the message"
+        }
+    }
+}

@@ -20,11 +20,12 @@
 /// type it does not know. Version 1 is every type up to `nameTaken`; version 2 adds
 /// `versions`, which a link sends before its `hello` (docs/protocol.md, "Protocol versions");
 /// version 3 adds `eligibility` (priority, preemption, standby, health, witness) and the
-/// planned step-down's `stepDown`, `stepDownAnswer` and `handover`.
+/// planned step-down's `stepDown`, `stepDownAnswer` and `handover`; version 4 adds `left`
+/// (a goodbye that never reached a member, said again by the next start).
 public enum WireFormat {
     public static let magic: (UInt8, UInt8) = (0x51, 0x4D)
     /// The highest protocol version this build speaks.
-    public static let version: UInt8 = 3
+    public static let version: UInt8 = 4
     /// The lowest protocol version this build speaks (and the version of a peer that never
     /// said which it speaks).
     public static let lowestVersion: UInt8 = 1
@@ -42,12 +43,14 @@ public enum WireFormat {
         case announce = 1, hello, heartbeat, voteRequest, voteReply, members, resign, bye, forget, nameTaken
         case versions
         case eligibility, stepDown, stepDownAnswer, handover
+        case left
 
         /// The protocol version that brought this type in: its frames' format version.
         var since: UInt8 {
             switch self {
             case .versions: 2
             case .eligibility, .stepDown, .stepDownAnswer, .handover: 3
+            case .left: 4
             default: 1
             }
         }
@@ -161,6 +164,11 @@ public enum WireFormat {
             payload.u64(epoch)
             payload.string(target)
             payload.milliseconds(within)
+        case .left(let d):
+            type = .left
+            payload.u64(d.cluster)
+            payload.u64(d.stamp.epoch)
+            payload.u64(d.stamp.version)
         }
         var frame = [UInt8]()
         frame.reserveCapacity(headerSize + payload.bytes.count)
@@ -301,6 +309,11 @@ public enum WireFormat {
             let within = try r.milliseconds()
             guard within <= StepDownRequest.timeoutRange.upperBound else { throw .badValue("handover time", Int(within.nanosecondsClamped / 1_000_000)) }
             message = .handover(epoch: epoch, to: target, within: within)
+        case .left:
+            let cluster = try r.u64()
+            let stamp = MembershipStamp(epoch: try r.u64(), version: try r.u64())
+            guard stamp != .bootstrap else { throw .badValue("left list", 0) }
+            message = .left(Departure(cluster: cluster, stamp: stamp))
         }
         guard r.isAtEnd else { throw .trailingBytes(r.remaining) }
         return .message(message, consumed: total)
@@ -315,33 +328,6 @@ public enum WireFormat {
         case .message(let m, let consumed):
             guard consumed == bytes.count else { throw .trailingBytes(bytes.count - consumed) }
             return m
-        }
-    }
-}
-
-/// Why bytes were not a valid frame. The connection that sent them is closed.
-public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
-    case badMagic
-    case badVersion(UInt8)
-    case unknownType(UInt8)
-    case truncated
-    case tooLong(String, Int)
-    case badValue(String, Int)
-    case badName
-    case badText
-    case trailingBytes(Int)
-
-    public var description: String {
-        switch self {
-        case .badMagic: "not a quorum frame (bad magic number)"
-        case .badVersion(let v): "invalid format version \(v)"
-        case .unknownType(let t): "unknown message type \(t)"
-        case .truncated: "truncated frame"
-        case .tooLong(let what, let n): "\(what) too long (\(n) bytes)"
-        case .badValue(let what, let v): "invalid \(what) \(v)"
-        case .badName: "invalid node or cluster name"
-        case .badText: "text is not valid UTF-8"
-        case .trailingBytes(let n): "\(n) unexpected bytes after the message"
         }
     }
 }

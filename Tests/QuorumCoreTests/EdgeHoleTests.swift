@@ -1,12 +1,12 @@
 import QuorumCore
 import Testing
 
-/// The split-brain holes of issue 11 (and a ninth found since), each as the exact event sequence that opened it.
+/// The split-brain holes of issue 11 (and a ninth and tenth found since), each as the exact event sequence that opened it.
 /// Every sequence runs twice: on the core as it is (no violation), and with that one hole
 /// planted back (`CoreConfiguration.plantedHole`, or the shell behaviour it stands for),
 /// where the same sequence must again produce the failure. So each test fails on the old
 /// core and shows the fix is what closes it.
-@Suite("Split brain at the edges: the nine sequences", .onOwnThread)
+@Suite("Split brain at the edges: the ten sequences", .onOwnThread)
 struct EdgeHoleTests {
     /// Ages: A is the oldest, so the best master by the default order.
     static let births: [String: Int64] = ["A": 1_000, "B": 2_000, "C": 3_000, "D": 4_000, "E": 5_000, "F": 6_000]
@@ -276,6 +276,85 @@ struct EdgeHoleTests {
         net.run(for: .seconds(3))
         #expect(net.isMaster(b) && net.core(b).heldEpoch == epoch, "the master's half keeps it")
         #expect(!net.isMaster(a))
+        #expect(net.violations == [])
+    }
+
+    // MARK: 10
+
+    /// The simulator's seed 20908, scripted. Four nodes with the tie-breaker: A (the oldest,
+    /// master) dies; B is elected, then leaves; C and D elect C, which takes B out; D dies and
+    /// C has no quorum. Behind a cut from C, A starts again with its old list (A, B, C, D),
+    /// and B starts again. Had B forgotten the list it left, it would take A's older list, and
+    /// A and B — half of it, holding its first member — would elect A in an epoch below C's.
+    static func leaverBackToAStaleMember(planted: PlantedHole?) -> ScriptedNet {
+        var net = ScriptedNet()
+        let configure: (inout CoreConfiguration) -> Void = { $0.tieBreaker = true; $0.plantedHole = planted }
+        let n = startAll(&net, ["A", "B", "C", "D"], configure: configure)
+        var (a, b) = (n["A"]!, n["B"]!)
+        let (c, d) = (n["C"]!, n["D"]!)
+        #expect(net.run(until: .seconds(3)) { settled($0, master: a, on: [b, c, d]) })
+        net.kill(a)
+        #expect(net.run(until: .seconds(4)) { settled($0, master: b, on: [c, d]) && $0.core(b).memberNames.first == "B" })
+        net.handle(.leaveRequested, on: b)
+        #expect(net.run(until: .seconds(4)) { settled($0, master: c, on: [d]) && !$0.core(c).memberNames.contains("B") })
+        net.kill(d)
+        #expect(net.run(until: .seconds(3)) { $0.masters.isEmpty }, "C alone is no quorum")
+        net.partition([a: 1, b: 1])
+        a = net.restart(a, birth: births["A"]!, configure: configure)
+        b = net.restart(b, birth: 7_000, configure: configure)
+        net.run(for: .seconds(4))
+        return net
+    }
+
+    @Test("10. a node that left never counts again in an older list of that cluster, held by a member that did not hear it go")
+    func hole10() {
+        let net = Self.leaverBackToAStaleMember(planted: nil)
+        #expect(net.violations == [])
+        #expect(net.masters.isEmpty, "A and B hold no quorum of anything behind the cut")
+        #expect(!Self.leaverBackToAStaleMember(planted: .leftListRecounted).violations.isEmpty)
+    }
+
+    @Test("10. a node that left comes back as master where the only other member may not be master")
+    func leaverComesBack() {
+        var net = ScriptedNet()
+        var a = Self.startAll(&net, ["A"]) { $0.tieBreaker = true }["A"]!
+        let b = net.start("B", birth: Self.births["B"]!, port: 7002) { $0.tieBreaker = true; $0.eligibility.priority = 0 }
+        #expect(net.run(until: .seconds(3)) { Self.settled($0, master: a, on: [b]) })
+        net.handle(.leaveRequested, on: a)
+        #expect(net.run(until: .seconds(2)) { !$0.processes[a].running })
+        a = net.restart(a, birth: 9_000) { $0.tieBreaker = true }
+        #expect(net.run(until: .seconds(5)) { Self.settled($0, master: a, on: [b]) }, "A is master again")
+        #expect(net.violations == [])
+    }
+
+    /// The simulator's seed 13544, scripted. Two nodes with the tie-breaker, B the founder and
+    /// so the anchor. While A is down, B restarts and is elected alone in a new epoch, then
+    /// leaves. A comes back with the older list and hears from B's next start that it left:
+    /// A counts B out, is master alone, and stamps its list with its own epoch, newer than the
+    /// one B left, and still naming B until A takes it out. B must count itself out of that
+    /// list too: counted in it, B would be half of it holding its anchor, and master beside A
+    /// (it was, before B counted itself out).
+    @Test("10. a node that told a member it left counts itself out of that member's newer lists until taken out")
+    func leaverCountsItselfOut() {
+        var net = ScriptedNet()
+        let configure: (inout CoreConfiguration) -> Void = { $0.tieBreaker = true }
+        var b = net.start("B", birth: 500, port: 7002, configure: configure)
+        var a = net.start("A", birth: Self.births["A"]!, port: 7001, configure: configure)
+        #expect(net.run(until: .seconds(3)) { Self.settled($0, master: b, on: [a]) && $0.core(a).memberNames == ["B", "A"] })
+        let first = net.core(b).membershipStamp
+        net.kill(a)
+        net.kill(b)
+        b = net.restart(b, birth: 600, configure: configure)
+        #expect(net.run(until: .seconds(3)) { $0.isMaster(b) && $0.core(b).membershipStamp > first }, "B, the anchor, is master alone in a new epoch")
+        net.handle(.leaveRequested, on: b)
+        #expect(net.run(until: .seconds(2)) { !$0.processes[b].running })
+        a = net.restart(a, birth: Self.births["A"]!, configure: configure)
+        b = net.restart(b, birth: 700, configure: configure)
+        // A takes B out, admits it again, and (B being older) hands the role over to it.
+        #expect(net.run(until: .seconds(6)) { n in
+            n.masters.count == 1 && Self.settled(n, master: n.masters[0], on: [a, b].filter { $0 != n.masters[0] })
+                && Set(n.core(a).memberNames) == ["A", "B"]
+        }, "one master, and B a member again")
         #expect(net.violations == [])
     }
 }

@@ -24,7 +24,16 @@ struct WireFormatTests {
         .bye,
         .forget(name: "C"),
         .versions(ProtocolRange(lowest: 1, highest: 2)),
+        .left(Departure(cluster: 0x5eed, stamp: MembershipStamp(epoch: 9, version: 2))),
     ]
+
+    @Test("a goodbye said again (protocol 4) is skipped by a build of protocol 3, and a brand-new list in it is refused")
+    func leftFrame() throws {
+        let bytes = WireFormat.encode(.left(Departure(cluster: 1, stamp: MembershipStamp(epoch: 3, version: 1))))
+        #expect(try WireFormat.decode(bytes, speaking: 3) == .unsupportedVersion(4, consumed: bytes.count))
+        let brandNew = WireFormat.encode(.left(Departure(cluster: 1, stamp: .bootstrap)))
+        #expect(throws: WireError.badValue("left list", 0)) { try WireFormat.decode(brandNew) }
+    }
 
     @Test("every message survives a round trip", arguments: samples)
     func roundTrip(_ m: Message) throws {
@@ -149,6 +158,10 @@ struct WireFormatTests {
         var newer = s.encoded()
         newer[2] = 7
         #expect(throws: PersistentState.DecodeError.newerVersion(7)) { try PersistentState(decoding: newer) }
+        let left = PersistentState(highestEpoch: 6, departure: Departure(cluster: 77, stamp: MembershipStamp(epoch: 5, version: 3)))
+        #expect(try PersistentState(decoding: left.encoded()) == left)
+        // Without a departure the file is format 3, which older builds read.
+        #expect(clustered.encoded()[2] == 3 && left.encoded()[2] == PersistentState.formatVersion)
         let cut = Array(s.encoded().dropLast(3))
         #expect(throws: PersistentState.DecodeError.corrupt(.truncated)) { try PersistentState(decoding: cut) }
     }

@@ -209,7 +209,7 @@ final class Notices {
         case .peerConnected(let p, _): e = event(.peerJoined); e.peer = p
         case .peerReentered(let p): e = event(.peerReentered); e.peer = p
         case .peerLost(let p, let evidence): e = event(.peerLost); e.peer = p; e.evidence = evidence
-        case .peerDispatched(let p): e = event(.peerLeft); e.peer = p
+        case .peerDispatched(let p), .peerLeftEarlier(let p, _): e = event(.peerLeft); e.peer = p
         case .peerForgotten(let p): e = event(.peerForgotten); e.peer = p
         case .hookSkipped(let run, let reason):
             e = event(.hookSkipped)
@@ -246,7 +246,7 @@ final class Notices {
         case .peerConnected: .peerJoined
         case .peerReentered: .peerReentered
         case .peerLost: .peerLost
-        case .peerDispatched: .peerLeft
+        case .peerDispatched, .peerLeftEarlier: .peerLeft
         case .peerForgotten: .peerForgotten
         default: nil
         }
@@ -307,7 +307,8 @@ final class Notices {
             m["quorum.peer"] = "\(previous)"
             m["quorum.previous.epoch"] = "\(epoch)"
             logger.log(level: level, "\(line)", metadata: m)
-        case .peerConnected(let p, _), .peerReentered(let p), .peerLost(let p, _), .peerDispatched(let p), .peerForgotten(let p):
+        case .peerConnected(let p, _), .peerReentered(let p), .peerLost(let p, _), .peerDispatched(let p), .peerLeftEarlier(let p, _),
+             .peerForgotten(let p):
             m["MESSAGE_ID"] = "\(Self.messageID(of: notice)?.rawValue ?? "")"
             m["quorum.peer"] = "\(p)"
             if case .peerLost(_, let evidence) = notice { m["quorum.evidence"] = "\(evidence)" }
