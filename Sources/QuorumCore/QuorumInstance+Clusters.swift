@@ -19,9 +19,10 @@ extension QuorumInstance {
     /// node ranks against its own; a node waiting for admission keeps whichever list
     /// outranks, so it never goes back to a cluster it has left.
     mutating func onList(_ list: MembershipList, from sender: String, now: Instant, into out: inout [Directive]) {
-        if let d = persistent.departure, d.covers(list, naming: name) || (countsItselfOut && d.through(list.stamp).reaches(list, naming: name)) {
-            sayLeft(d, through: list.stamp, to: sender, into: &out)
-            if d.covers(list, naming: name) { return }
+        if let d = persistent.departure, d.isOfCluster(list), list.names(name) {
+            let older = list.stamp < d.stamp
+            if older || countsItselfOut { sayLeft(d, through: list.stamp, to: sender, into: &out) }
+            if older { return }
         }
         if list.stamp == .bootstrap {
             mergeBootstrap(list, into: &out)

@@ -195,7 +195,7 @@ extension QuorumInstance {
     /// Counts this node out of the list it holds, while that list (of the cluster it left)
     /// still names it.
     mutating func countOutSelf() {
-        guard countsItselfOut, let d = persistent.departure, d.through(membership.stamp).reaches(membership.list, naming: name) else { return }
+        guard countsItselfOut, let d = persistent.departure, d.isOfCluster(membership.list), membership.names(name) else { return }
         membership.departed[name] = identity.instance
     }
 

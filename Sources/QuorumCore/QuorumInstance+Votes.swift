@@ -3,9 +3,8 @@ extension QuorumInstance {
     enum VoteDecision: Equatable {
         case grant
         case `defer`(reason: String)
-        case refuse(sendList: Bool)
-        /// The candidate stands on a list this node left: refuse, and say so again.
-        case refuseAsLeft(Departure)
+        /// `left`: the candidate stands on a list this node left; say so again.
+        case refuse(sendList: Bool, left: Departure? = nil)
     }
 
     mutating func onVoteRequest(epoch: UInt64, from candidate: String, stamp: MembershipStamp, now: Instant, into out: inout [Directive]) {
@@ -18,12 +17,10 @@ extension QuorumInstance {
                 pendingVote = (candidate, epoch, stamp)
                 out.append(.notice(.voteDeferred(for: candidate, epoch: epoch, reason: reason)))
             }
-        case .refuse(let sendList):
+        case .refuse(let sendList, let left):
             out.append(.send(.voteReply(epoch: max(epoch, persistent.votedEpoch, highestEpoch), granted: false), to: candidate))
             if sendList { sendListIfNeeded(to: candidate, again: true, into: &out) }
-        case .refuseAsLeft(let d):
-            out.append(.send(.voteReply(epoch: max(epoch, persistent.votedEpoch, highestEpoch), granted: false), to: candidate))
-            sayLeft(d, through: stamp, to: candidate, into: &out)
+            if let left { sayLeft(left, through: stamp, to: candidate, into: &out) }
         }
     }
 
@@ -42,7 +39,7 @@ extension QuorumInstance {
         // there. Its list not seen yet, an older stamp is enough.
         if let d = persistent.departure, stamp != .bootstrap, stamp < d.stamp,
            peers[candidate]?.list.map({ d.covers($0, naming: name) }) ?? true {
-            return .refuseAsLeft(d)
+            return .refuse(sendList: false, left: d)
         }
         guard membership.isMember(candidate) else { return .refuse(sendList: true) }
         // This node's cluster is dissolving into one that outranks it.
