@@ -103,4 +103,7 @@ public enum PlantedHole: String, Sendable, CaseIterable {
     /// 10: a node that leaves keeps no record of the list it left, so its next start counts in
     /// an older list of that cluster, held by a member that never heard the goodbye.
     case leftListRecounted = "left-list-recounted"
+    /// 11: a node that was not running during its discovery window (its first write stalled)
+    /// ends the window on waking, before the frames and link events queued meanwhile.
+    case stalledDiscovery = "stalled-discovery"
 }

@@ -17,6 +17,9 @@ struct Peer: Sendable {
     var membership: MembershipStamp = .bootstrap
     /// The last list this peer sent us (its own): which cluster it holds.
     var list: MembershipList? = nil
+    /// What this process of the peer said it left (`left`), kept: a list of that cluster this
+    /// node takes later counts it out as well (see `recallDepartures`).
+    var departure: Departure? = nil
     /// The newest membership list we sent it, so it is not sent again every heartbeat.
     var membershipSent: MembershipStamp? = nil
     var reconnectAt: Instant

@@ -173,12 +173,17 @@ extension QuorumInstance {
     /// member that names it, and counts itself out too.
     mutating func sayLeft(_ d: Departure, through stamp: MembershipStamp, to peer: String, into out: inout [Directive]) {
         guard configuration.protocolVersion >= Departure.protocolVersion else { return }
-        out.append(.send(.left(d.through(stamp)), to: peer))
         // Holding a list of that cluster at least as new as the one it left, taken from a
-        // member that had it, it is back in the cluster that went on: the member it told holds
-        // an older list, and can make no quorum of it while that member refuses it (seeds
-        // 16286, 18450: counting itself out there left no one who could be master).
-        if d.isOfCluster(membership.list), membership.stamp >= d.stamp { return }
+        // member that had it, it is back in the cluster that went on (and does not count itself
+        // out: seeds 16286, 18450, where that left no one who could be master). The member
+        // with the older list can make no quorum of it while this node refuses it; it needs
+        // the newer list, not a goodbye: counted out, this node would stay out of that list
+        // there once taken, while it counts itself in (seed 35230: no one was ever elected).
+        if !countsItselfOut, d.isOfCluster(membership.list), membership.stamp >= d.stamp {
+            sendListIfNeeded(to: peer, again: true, into: &out)
+            return
+        }
+        out.append(.send(.left(d.through(stamp)), to: peer))
         guard !countsItselfOut else { return }
         countsItselfOut = true
         countOutSelf()
@@ -203,8 +208,10 @@ extension QuorumInstance {
     /// goodbye had arrived, it no longer counts here, and the master takes it out of the list
     /// before it can be admitted again. Its link stays up, so that it can be.
     mutating func onLeft(_ d: Departure, from peerName: String, now: Instant, into out: inout [Directive]) {
-        guard d.reaches(membership.list, naming: peerName), membership.departed[peerName] == nil,
-              let p = peers[peerName] else { return }
+        guard var p = peers[peerName] else { return }
+        p.departure = d
+        peers[peerName] = p
+        guard d.reaches(membership.list, naming: peerName), membership.departed[peerName] == nil else { return }
         membership.departed[peerName] = p.identity.instance
         // Its list was made in an epoch this node may not have seen: the next candidacy
         // stands above it.
@@ -222,6 +229,31 @@ extension QuorumInstance {
                 state = .candidate(c)
             }
         }
+    }
+
+    /// Peers that said they left a cluster whose list this node has taken only since (the
+    /// frame came while it held another cluster's list, or an older one it did not reach):
+    /// counted out now, as if the frame had come after (seed 121 of `--kinds
+    /// slow-disk,leave,wipe,crash`: a node that had said so while this one was master of a
+    /// cluster apart still counted here once it joined that cluster, wanted as master while it
+    /// counted itself out, and no one could be elected).
+    mutating func recallDepartures(now: Instant, into out: inout [Directive]) {
+        let due = peers.byName.values.compactMap { p -> (String, Departure)? in
+            guard let d = p.departure, membership.departed[p.name] == nil, d.reaches(membership.list, naming: p.name) else { return nil }
+            return (p.name, d)
+        }
+        for (peer, d) in due.sorted(by: { $0.0 < $1.0 }) { onLeft(d, from: peer, now: now, into: &out) }
+    }
+
+    /// Writes the names the operator forgot, while the list still names them, whenever they
+    /// change: a restart (a power cut, say) must not count them again, or a list whose change
+    /// to take a forgotten member out was under way needs that dead member's vote for ever
+    /// (seeds 27446, 48798).
+    mutating func keepForgetsOnDisk(into out: inout [Directive]) {
+        let forgotten = membership.departed.compactMap { $0.value == 0 ? $0.key : nil }.sorted()
+        guard forgotten != persistent.forgotten else { return }
+        persistent.forgotten = forgotten
+        out.append(.persist(persistent))
     }
 
     /// An operator's `forget`: drop a lost or dispatched node, so it no longer counts.

@@ -95,6 +95,12 @@ public struct QuorumInstance: Sendable {
     var lastAnnouncedMaster: MasterClaim?
     public internal(set) var role: Role = .discovering
     let startedAt: Instant
+    /// When the discovery window ends: `discoveryWindow` after the start, later when the node
+    /// was not awake to listen in it (a write that stalled, a stopped process; see
+    /// `listenAfterStall`).
+    var discoveryEnds: Instant
+    /// The instant this node last asked to be woken at.
+    var requestedWake: Instant?
     var started = false
     var knowsCluster = false
     /// Whether this node, in this life, was accepted by a peer (heard a heartbeat).
@@ -148,6 +154,10 @@ public struct QuorumInstance: Sendable {
         if configuration.plantedHole == .tieBreakerBestByMetric { membership.plantedBestBy = configuration.metric }
         // Count ourselves by name with this start's identity.
         membership.updateIdentity(identity)
+        // The operator's forgets hold until a master takes the node out of the list.
+        for forgotten in persistent.forgotten where list.names(forgotten) && forgotten != identity.name {
+            membership.departed[forgotten] = 0
+        }
         knewAMaster = list.stamp != .bootstrap && configuration.plantedHole != .expectedNodesForgotten
         // Without state this node may have voted in any epoch up to now, and earlier masters
         // held epochs it cannot know: start above the wall clock's milliseconds.
@@ -160,6 +170,7 @@ public struct QuorumInstance: Sendable {
         restoredEpoch = highestEpoch
         masterEpoch = list.epoch
         startedAt = now
+        discoveryEnds = now + configuration.timing.discoveryWindow
         announcer = Announcer(startedAt: now, timing: configuration.timing)
         nextHeartbeat = now
         candidacyNotBefore = now
@@ -182,6 +193,7 @@ public struct QuorumInstance: Sendable {
         var out: [Directive] = []
         if case .dispatched = state { return out }
         wallClockNow = wallClock
+        listenAfterStall(now: now)
         if !started {
             started = true
             out.append(.persist(persistent))
@@ -231,13 +243,14 @@ public struct QuorumInstance: Sendable {
             out.append(.notice(.peerLost(name: lostName, evidence: "silent for \(timing.electionTimeout)")))
         }
         if let pr = promise, pr.until <= now { releasePromise(now: now, into: &out) }
+        recallDepartures(now: now, into: &out)
         if handover != nil, activeHandover(now: now) == nil { handover = nil }
 
         // A node has settled once its discovery window is over: until then it may not have
         // linked with every peer yet, so it neither judges its quorum (no `no-quorum`, no
         // dispatch) nor, unless it has already heard a master, campaigns. A newcomer better
         // than the master it heard takes over without waiting.
-        let settled = now >= startedAt + timing.discoveryWindow
+        let settled = now >= discoveryEnds
         var quorate = isQuorate(now: now)
 
         // The master keeps its role only within its lease, with a quorum, and while it is the best.
@@ -287,13 +300,28 @@ public struct QuorumInstance: Sendable {
             out.append(.broadcast(Announce(cluster: configuration.cluster, identity: identity)))
         }
         for peer in peers.dueForReconnect(now: now) { out.append(.connect(peer)) }
-        out.append(.wakeUp(at: nextWakeUp(now: now)))
+        keepForgetsOnDisk(into: &out)
+        let wake = nextWakeUp(now: now)
+        requestedWake = wake
+        out.append(.wakeUp(at: wake))
+    }
+
+    /// A node woken well after the instant it asked for was not running in between (its
+    /// first write stalled, the process was stopped): frames and link events have queued up
+    /// unseen. If that happened before its discovery window was over, the window has not been
+    /// listened to: it goes on for as long again as the node slept (at most a whole window),
+    /// so the queued input is taken before the node may find itself alone and found a
+    /// cluster of one beside a master it could reach (seed 45043).
+    mutating func listenAfterStall(now: Instant) {
+        guard configuration.plantedHole != .stalledDiscovery,
+              let wake = requestedWake, wake <= discoveryEnds, now - wake > timing.heartbeatInterval else { return }
+        discoveryEnds = max(discoveryEnds, now + min(now - wake, timing.discoveryWindow))
     }
 
     func nextWakeUp(now: Instant) -> Instant {
         var t = min(nextHeartbeat, announcer.next)
         func consider(_ x: Instant) { if x > now { t = min(t, x) } }
-        consider(startedAt + timing.discoveryWindow)
+        consider(discoveryEnds)
         consider(startedAt + timing.discoveryWindow + timing.electionTimeout)
         if pendingVote != nil { consider(startedAt + timing.electionTimeout) }
         consider(candidacyNotBefore)

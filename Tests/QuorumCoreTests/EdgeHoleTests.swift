@@ -1,12 +1,12 @@
 import QuorumCore
 import Testing
 
-/// The split-brain holes of issue 11 (and a ninth and tenth found since), each as the exact event sequence that opened it.
+/// The split-brain holes of issue 11 (and a ninth, tenth and eleventh found since), each as the exact event sequence that opened it.
 /// Every sequence runs twice: on the core as it is (no violation), and with that one hole
 /// planted back (`CoreConfiguration.plantedHole`, or the shell behaviour it stands for),
 /// where the same sequence must again produce the failure. So each test fails on the old
 /// core and shows the fix is what closes it.
-@Suite("Split brain at the edges: the ten sequences", .onOwnThread)
+@Suite("Split brain at the edges: the eleven sequences", .onOwnThread)
 struct EdgeHoleTests {
     /// Ages: A is the oldest, so the best master by the default order.
     static let births: [String: Int64] = ["A": 1_000, "B": 2_000, "C": 3_000, "D": 4_000, "E": 5_000, "F": 6_000]
@@ -356,5 +356,31 @@ struct EdgeHoleTests {
                 && Set(n.core(a).memberNames) == ["A", "B"]
         }, "one master, and B a member again")
         #expect(net.violations == [])
+    }
+
+    // MARK: 11
+
+    /// The simulator's seed 45043, at its core. A node started without a list (it had left)
+    /// writes its state first, and the write stalls for 2.5 s, past its discovery window;
+    /// meanwhile a member's link and frames queue up unseen. Woken, the node handles its late
+    /// timer first and at once the queued link (here: the next event, at the same instant).
+    /// Founding a cluster of one on the timer made it master beside the cluster's master.
+    /// Returns its role after the queued event, and after a second more alone.
+    static func wokenLate(planted: PlantedHole?) -> (onWaking: Role, aloneLater: Role) {
+        var h = Harness("A", birth: 1_000, port: 7001, configure: { $0.plantedHole = planted }, restored: nil)
+        h.handle(.tick)
+        h.advance(.milliseconds(2_500))
+        h.handle(.tick)
+        let onWaking = h.node.role
+        h.run(for: .seconds(1))
+        return (onWaking, h.node.role)
+    }
+
+    @Test("11. a node that slept through its discovery window listens before it founds a cluster of one")
+    func hole11() {
+        let fixed = Self.wokenLate(planted: nil)
+        #expect(fixed.onWaking == .discovering, "not master before the queued input is in")
+        #expect(fixed.aloneLater == .master, "alone, it still founds a cluster within a window of waking")
+        #expect(Self.wokenLate(planted: .stalledDiscovery).onWaking == .master)
     }
 }

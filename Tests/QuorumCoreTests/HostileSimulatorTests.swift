@@ -293,10 +293,12 @@ struct HostileSimulatorTests {
     /// the forget kind draws that, and with crashes and forgets alone it shows at seed 4. Hole
     /// 10 (a node that left counts again in an older list) is rare in random schedules: it was
     /// found at seeds 13592 and 20908 of a 20,000-schedule run, and the second is the one here.
+    /// Hole 11 (a node that slept through its discovery window founds alone on waking) was
+    /// found once, at seed 45043 of a 30,000-schedule run, and is the one here.
     @Test("planted holes are caught by random schedules",
           arguments: [PlantedHole.duplicateNames, .lostStateEpoch, .stoppedClock, .staleMasterHook,
                       .tieBreakerDuringChange, .changeBeforeOwnList, .tieBreakerBlink, .tieBreakerBestByMetric, .expectedNodesForgotten,
-                      .leftListRecounted])
+                      .leftListRecounted, .stalledDiscovery])
     func plantedHolesAreCaught(_ hole: PlantedHole) {
         var options = SimulationOptions()
         options.plantedHole = hole
@@ -312,6 +314,7 @@ struct HostileSimulatorTests {
         case .tieBreakerBestByMetric: first = 45
         case .expectedNodesForgotten: options.faultKinds = [.forget, .crash]
         case .leftListRecounted: first = 20899
+        case .stalledDiscovery: first = 45040
         }
         let summary = runSchedules(count: 10, firstSeed: first, options: options)
         #expect(!summary.violations.isEmpty)
@@ -363,15 +366,33 @@ struct HostileSimulatorTests {
     /// the node counts itself out until taken out), a candidacy older than the list left
     /// (18242), a node back in the cluster that went on that counted itself out (16286,
     /// 18450), goodbyes heard in one cluster carried into another's list (1120), and every
-    /// member left but one (146).
+    /// member left but one (146); a node whose first write stalled past its discovery window
+    /// and founded a cluster of one before it took the link events queued meanwhile (45043);
+    /// forgets lost in a power cut while the change that took the forgotten member out was
+    /// under way (27446, 48798: forgets are kept on disk now); goodbyes that reached no other
+    /// member, after which the node came back as a newcomer that everyone counted out (2579,
+    /// 11871, 13545, 41800: such a goodbye is a crash now); and a node back in the cluster that
+    /// went on which told a member with an older list that it had left, so that member
+    /// counted it out of the newer list too (35230: it sends its list instead).
     @Test("schedules that once found two masters with every fault kind drawn hold every guarantee",
           arguments: [UInt64(43), 152, 442, 521, 593, 726, 767, 1073, 1305, 1870, 3799, 4003, 5434, 7127, 7361, 10068, 10154, 11132, 12264, 12832, 18372, 21685, 27919, 36700,
                       4734, 14890, 16242, 38033, 38310, 45158, 57958, 67018, 68003, 77430, 85430, 86483, 92116, 97531, 864,
                       3717, 5502, 3959, 2637, 3511, 1945, 281, 15736, 15252, 19933, 20908, 13592, 5759,
-                      13544, 18242, 16286, 18450, 1120, 146])
+                      13544, 18242, 16286, 18450, 1120, 146, 45043, 27446, 48798, 2579, 11871, 13545, 41800, 35230, 15216, 26094, 44711])
     func everyKindRegressions(_ seed: UInt64) {
         var options = SimulationOptions()
         options.faultKinds = Set(FaultKind.allCases)
+        let summary = runSchedules(count: 1, firstSeed: seed, options: options)
+        #expect(summary.violations.isEmpty, "\(summary.violations.prefix(3))")
+    }
+
+    /// A narrower draw that once found a liveness failure: a node that had said it left while
+    /// this one was master of a cluster apart still counted here once this one joined that
+    /// cluster, and no one could be elected (seed 121: the `left` frame is kept now).
+    @Test("schedules of slow disks, leaves, wipes and crashes hold every guarantee", arguments: [UInt64(121)])
+    func slowDiskLeaveRegressions(_ seed: UInt64) {
+        var options = SimulationOptions()
+        options.faultKinds = [.slowDisk, .leave, .wipe, .crash]
         let summary = runSchedules(count: 1, firstSeed: seed, options: options)
         #expect(summary.violations.isEmpty, "\(summary.violations.prefix(3))")
     }
