@@ -83,6 +83,7 @@ extension QuorumInstance {
     /// This master's new list: keep it, persist it, tell everyone at once.
     mutating func publish(_ list: MembershipList, into out: inout [Directive]) {
         membership.replace(with: list)
+        departuresToRecall = true
         persistent.membership = list
         out.append(.persist(persistent))
         out.append(.notice(.membershipChanged(stamp: list.stamp, size: membership.members.count)))
@@ -103,6 +104,7 @@ extension QuorumInstance {
     mutating func take(_ c: MembershipList, into out: inout [Directive]) {
         // Names that said goodbye to us stay out until the master admits them again.
         membership.replace(with: c)
+        departuresToRecall = true
         membership.updateIdentity(identity)
         // Taken out of the cluster it left: counted as any newcomer from now on.
         if countsItselfOut, !c.names(name), persistent.departure.map({ c.stamp > $0.stamp }) ?? true { countsItselfOut = false }
@@ -238,6 +240,8 @@ extension QuorumInstance {
     /// cluster apart still counted here once it joined that cluster, wanted as master while it
     /// counted itself out, and no one could be elected).
     mutating func recallDepartures(now: Instant, into out: inout [Directive]) {
+        guard departuresToRecall else { return }
+        departuresToRecall = false
         let due = peers.byName.values.compactMap { p -> (String, Departure)? in
             guard let d = p.departure, membership.departed[p.name] == nil, d.reaches(membership.list, naming: p.name) else { return nil }
             return (p.name, d)
@@ -250,6 +254,7 @@ extension QuorumInstance {
     /// to take a forgotten member out was under way needs that dead member's vote for ever
     /// (seeds 27446, 48798).
     mutating func keepForgetsOnDisk(into out: inout [Directive]) {
+        if membership.departed.isEmpty && persistent.forgotten.isEmpty { return }
         let forgotten = membership.departed.compactMap { $0.value == 0 ? $0.key : nil }.sorted()
         guard forgotten != persistent.forgotten else { return }
         persistent.forgotten = forgotten

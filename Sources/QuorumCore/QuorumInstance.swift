@@ -88,6 +88,8 @@ public struct QuorumInstance: Sendable {
     /// This start has told a member that it left (see `sayLeft`): until a list of that cluster
     /// without it arrives, every member must count it out, and so does it.
     var countsItselfOut = false
+    /// The list changed since the peers' `left` frames were last held against it.
+    var departuresToRecall = false
     var pendingVote: (name: String, epoch: UInt64, stamp: MembershipStamp)?
     var highestEpoch: UInt64
     /// The epoch of the last master this node knew (its own included): the fencing number.
