@@ -5,8 +5,8 @@
 /// never vote twice in one epoch.
 public struct PersistentState: Sendable, Equatable {
     /// 2 adds the joint list's `previous` members and the names seen, 3 the list's cluster,
-    /// 4 the departure, 5 the names forgotten; files of versions 1 to 4 are read.
-    public static let formatVersion: UInt8 = 5
+    /// 4 the departure; files of versions 1 to 3 are read.
+    public static let formatVersion: UInt8 = 4
 
     public var votedEpoch: UInt64 = 0
     public var votedFor: String? = nil
@@ -17,30 +17,24 @@ public struct PersistentState: Sendable, Equatable {
     /// The list this node held when it last said goodbye, if it ever did: it never counts in
     /// that list, or an older one of that cluster, again.
     public var departure: Departure? = nil
-    /// Members the operator forgot (`quorumctl forget`) that the list still names, in name
-    /// order: they stay out of the count across restarts until a master takes them out.
-    public var forgotten: [String] = []
 
     public init(votedEpoch: UInt64 = 0, votedFor: String? = nil, highestEpoch: UInt64 = 0, membership: MembershipList? = nil,
-                seenNames: [String] = [], departure: Departure? = nil, forgotten: [String] = []) {
+                seenNames: [String] = [], departure: Departure? = nil) {
         self.votedEpoch = votedEpoch
         self.votedFor = votedFor
         self.highestEpoch = highestEpoch
         self.membership = membership
         self.seenNames = seenNames
         self.departure = departure
-        self.forgotten = forgotten
     }
 
     public func encoded() -> [UInt8] {
         var w = ByteWriter()
         w.u8(0x51)
         w.u8(0x53)  // "QS"
-        // Without a departure or names forgotten the file is format 3, which the builds before
-        // them read: a node can still be downgraded unless it has left a cluster, or the
-        // operator has forgotten a member it still names.
-        let version: UInt8 = !forgotten.isEmpty ? 5 : (departure != nil ? 4 : 3)
-        w.u8(version)
+        // Without a departure the file is format 3, which the builds before it read: a node
+        // can still be downgraded unless it has left a cluster since.
+        w.u8(departure == nil ? 3 : Self.formatVersion)
         w.u64(votedEpoch)
         w.string(votedFor ?? "")
         w.u64(highestEpoch)
@@ -62,20 +56,11 @@ public struct PersistentState: Sendable, Equatable {
         let names = seenNames.prefix(WireFormat.maximumMembers)
         w.u16(UInt16(names.count))
         for n in names { w.string(n) }
-        if version >= 4 {
-            if let d = departure {
-                w.u8(1)
-                w.u64(d.cluster)
-                w.u64(d.stamp.epoch)
-                w.u64(d.stamp.version)
-            } else {
-                w.u8(0)
-            }
-        }
-        if version >= 5 {
-            let names = forgotten.prefix(WireFormat.maximumMembers)
-            w.u16(UInt16(names.count))
-            for n in names { w.string(n) }
+        if let d = departure {
+            w.u8(1)
+            w.u64(d.cluster)
+            w.u64(d.stamp.epoch)
+            w.u64(d.stamp.version)
         }
         return w.bytes
     }
@@ -137,12 +122,6 @@ public struct PersistentState: Sendable, Equatable {
                 case 1: departure = Departure(cluster: try r.u64(), stamp: MembershipStamp(epoch: try r.u64(), version: try r.u64()))
                 case let other: throw WireError.badValue("departure flag", Int(other))
                 }
-            }
-            if v >= 5 {
-                let n = Int(try r.u16())
-                guard n <= WireFormat.maximumMembers else { throw WireError.tooLong("forgotten names", n) }
-                forgotten = []
-                for _ in 0..<n { forgotten.append(try r.name()) }
             }
             guard r.isAtEnd else { throw WireError.trailingBytes(r.remaining) }
         } catch let e as DecodeError {

@@ -249,18 +249,6 @@ extension QuorumInstance {
         for (peer, d) in due.sorted(by: { $0.0 < $1.0 }) { onLeft(d, from: peer, now: now, into: &out) }
     }
 
-    /// Writes the names the operator forgot, while the list still names them, whenever they
-    /// change: a restart (a power cut, say) must not count them again, or a list whose change
-    /// to take a forgotten member out was under way needs that dead member's vote for ever
-    /// (seeds 27446, 48798).
-    mutating func keepForgetsOnDisk(into out: inout [Directive]) {
-        if membership.departed.isEmpty && persistent.forgotten.isEmpty { return }
-        let forgotten = membership.departed.compactMap { $0.value == 0 ? $0.key : nil }.sorted()
-        guard forgotten != persistent.forgotten else { return }
-        persistent.forgotten = forgotten
-        out.append(.persist(persistent))
-    }
-
     /// An operator's `forget`: drop a lost or dispatched node, so it no longer counts.
     mutating func forget(_ peerName: String, now: Instant, into out: inout [Directive]) -> ForgetOutcome {
         if peerName == name { return .stillConnected }

@@ -95,16 +95,7 @@ extension QuorumInstance {
     /// names it has seen (docs/protocol.md, "Leaving and dying"). It also keeps the list it
     /// left: a member that did not hear this goodbye (down, or cut off) still counts it there,
     /// and the next start must not let it (see `Departure`).
-    ///
-    /// A goodbye with no link up to another member of the list reaches no one who counts it:
-    /// to the members it is a crash, and so is it here. The node keeps its list, and its next
-    /// start is a member's restart. Had it become a newcomer, every member would hold the list
-    /// it left or an older one and count it out, and a member that may not be master would
-    /// have no master to take it back (seed 41800: the only other member, of priority 0, and
-    /// no master ever again; 11871, the same with a witness outside the list that heard it).
     mutating func persistDeparture(into out: inout [Directive]) {
-        let heard = peers.byName.values.contains { $0.linkUp && membership.names($0.name) }
-        guard heard || planted == .leftListRecounted else { return }
         if membership.stamp != .bootstrap, membership.names(name), planted != .leftListRecounted {
             persistent.departure = Departure(cluster: membership.list.cluster, stamp: membership.stamp)
         }

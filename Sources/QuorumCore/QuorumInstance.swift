@@ -156,10 +156,6 @@ public struct QuorumInstance: Sendable {
         if configuration.plantedHole == .tieBreakerBestByMetric { membership.plantedBestBy = configuration.metric }
         // Count ourselves by name with this start's identity.
         membership.updateIdentity(identity)
-        // The operator's forgets hold until a master takes the node out of the list.
-        for forgotten in persistent.forgotten where list.names(forgotten) && forgotten != identity.name {
-            membership.departed[forgotten] = 0
-        }
         knewAMaster = list.stamp != .bootstrap && configuration.plantedHole != .expectedNodesForgotten
         // Without state this node may have voted in any epoch up to now, and earlier masters
         // held epochs it cannot know: start above the wall clock's milliseconds.
@@ -302,7 +298,6 @@ public struct QuorumInstance: Sendable {
             out.append(.broadcast(Announce(cluster: configuration.cluster, identity: identity)))
         }
         for peer in peers.dueForReconnect(now: now) { out.append(.connect(peer)) }
-        keepForgetsOnDisk(into: &out)
         let wake = nextWakeUp(now: now)
         requestedWake = wake
         out.append(.wakeUp(at: wake))

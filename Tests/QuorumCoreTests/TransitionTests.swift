@@ -355,29 +355,6 @@ struct TransitionTests {
         #expect(c.peerState("C", seenBy: "A") == nil)
     }
 
-    @Test("a forget is kept on disk and holds across a restart until the node is out of the list")
-    func forgetSurvivesARestart() {
-        let list = MembershipList(epoch: 5, version: 1, members: [id("A", birth: 1_000, port: 7001), id("B", birth: 2_000, port: 7002), id("C", birth: 3_000, port: 7003)], cluster: 9)
-        var h = Harness(restored: PersistentState(highestEpoch: 5, membership: list))
-        h.handle(.tick)
-        #expect(h.node.status(now: h.now).clusterSize == 3)
-        let answers = h.handle(.forgetRequested(name: "C"))
-        #expect(answers.contains(.forgetAnswered(name: "C", .forgotten)))
-        #expect(h.node.persistent.forgotten == ["C"])
-        #expect(answers.contains(.persist(h.node.persistent)), "written before the next event")
-        #expect(h.node.status(now: h.now).clusterSize == 2)
-        // A power cut: the next start reads the file and still counts C out.
-        var again = Harness(restored: h.node.persistent)
-        again.handle(.tick)
-        #expect(again.node.status(now: again.now).clusterSize == 2)
-        // A list that no longer names C ends the forget, on disk too.
-        var restored = h.node.persistent
-        restored.membership = MembershipList(epoch: 6, version: 1, members: [id("A", birth: 1_000, port: 7001), id("B", birth: 2_000, port: 7002)], cluster: 9)
-        var later = Harness(restored: restored)
-        later.handle(.tick)
-        #expect(later.node.persistent.forgotten == [])
-    }
-
     @Test("the epoch grows with every change of master and is never reused")
     func epochsGrow() {
         var c = SimulatedCluster(nodes: [("A", 1), ("B", 2), ("C", 3)])
