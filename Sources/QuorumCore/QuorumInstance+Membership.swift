@@ -242,11 +242,9 @@ extension QuorumInstance {
     mutating func recallDepartures(now: Instant, into out: inout [Directive]) {
         guard departuresToRecall else { return }
         departuresToRecall = false
-        let due = peers.byName.values.compactMap { p -> (String, Departure)? in
-            guard let d = p.departure, membership.departed[p.name] == nil, d.reaches(membership.list, naming: p.name) else { return nil }
-            return (p.name, d)
-        }
-        for (peer, d) in due.sorted(by: { $0.0 < $1.0 }) { onLeft(d, from: peer, now: now, into: &out) }
+        // `onLeft` counts out only where the claim reaches the list and has not been applied.
+        let claims = peers.byName.values.compactMap { p in p.departure.map { (p.name, $0) } }
+        for (peer, d) in claims.sorted(by: { $0.0 < $1.0 }) { onLeft(d, from: peer, now: now, into: &out) }
     }
 
     /// An operator's `forget`: drop a lost or dispatched node, so it no longer counts.
